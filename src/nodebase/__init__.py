@@ -1,0 +1,3 @@
+"""nodebase: a Python backend node."""
+
+__version__ = "0.1.0"
