@@ -1,0 +1,3 @@
+from nodebase.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Assemble nodebase: kernel services, the modules, and one ASGI application."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from nodebase.data.module import DataModule
+from nodebase.data.transport import routes as data_routes
+from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
+from nodebase.kernel.config import Settings, load_settings
+from nodebase.kernel.database import Database, open_database
+from nodebase.kernel.errors import NodebaseError
+from nodebase.kernel.events import EventBus
+from nodebase.kernel.http import error_response, json
+from nodebase.kernel.permissions import PermissionRegistry
+from nodebase.system.config import ConfigManager
+from nodebase.system.config_store import ConfigStore
+from nodebase.system.transport import routes as system_routes
+
+log = logging.getLogger("nodebase")
+
+
+class _GuardProxy:
+    """Lets the Auth module swap the guard after services captured a reference."""
+
+    def __init__(self) -> None:
+        self.target: Guard = OpenGuard()
+
+    def check(self, caller: Caller, permission: str, context: dict[str, Any] | None = None) -> Any:
+        return self.target.check(caller, permission, context)
+
+
+class Nodebase:
+    """One node: settings, database, event bus, guard, config and modules."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.instance_id = str(uuid.uuid4())
+        self.started_at = time.monotonic()
+        self.db: Database = open_database(self.settings.resolved_database_url)
+        self.events = EventBus()
+        self.guard = _GuardProxy()
+        self.permissions = PermissionRegistry()
+        self.config = ConfigManager(ConfigStore(self.db))
+        self.data = DataModule(self.db, self.events, self.guard, self.settings.resolved_schema_file)
+        self.config.register(self.data)
+        self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
+        self.routes: list[BaseRoute] = [*system_routes(), *data_routes()]
+        self._started = False
+
+    def caller(self, request: Request) -> Caller:
+        return self._resolve_caller(request)
+
+    def set_authenticator(self, fn: Callable[[Request], Caller]) -> None:
+        self._resolve_caller = fn
+
+    def set_guard(self, guard: Guard) -> None:
+        self.guard.target = guard
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self.settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        await self.db.connect()
+        await self.config.store.ensure()
+        await self.config.load()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            await self.db.close()
+            self._started = False
+
+    def asgi(self) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        async def on_nodebase_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, NodebaseError)
+            return error_response(exc)
+
+        async def on_http_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, HTTPException)
+            messages = {404: "Not found", 405: "Method not allowed"}
+            return json(
+                {"error": messages.get(exc.status_code, exc.detail), "type": "HTTPException",
+                 "context": {"path": request.url.path, "method": request.method}},
+                status=exc.status_code,
+            )
+
+        async def on_unexpected(request: Request, exc: Exception) -> Response:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return json({"error": "Internal server error", "type": "InternalError", "context": {}}, status=500)
+
+        app = Starlette(
+            routes=self.routes,
+            lifespan=lifespan,
+            exception_handlers={
+                NodebaseError: on_nodebase_error,
+                HTTPException: on_http_error,
+                Exception: on_unexpected,
+            },
+            middleware=[
+                Middleware(
+                    CORSMiddleware,
+                    allow_origin_regex=".*",
+                    allow_credentials=True,
+                    allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+                    allow_headers=["Content-Type", "Content-Length", "Authorization", "Accept", "X-API-Key"],
+                )
+            ],
+        )
+        app.state.nb = self
+        return app
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """ASGI factory (used by ``nodebase serve`` and by ``granian --factory``)."""
+    return Nodebase(settings).asgi()

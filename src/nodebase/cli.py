@@ -1,0 +1,108 @@
+"""The ``nodebase`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from nodebase.kernel import jsonutil
+from nodebase.kernel.config import Settings, load_settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="data directory (default ./nodebase_data; env NODEBASE_DATA_DIR)")
+    p.add_argument("--database-url", help="database URL (default SQLite in the data dir)")
+    p.add_argument("--project-dir", help="project directory (default: current directory)")
+    p.add_argument("--schema-file", help="schema file (default nodebase.schema.json in the project dir)")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {
+        "data_dir": args.data_dir,
+        "database_url": args.database_url,
+        "project_dir": args.project_dir,
+        "schema_file": args.schema_file,
+        **extra,
+    }
+    return load_settings(overrides)
+
+
+def _print(doc: Any) -> None:
+    sys.stdout.write(jsonutil.dumps(doc).decode() + "\n")
+
+
+async def _with_node(settings: Settings, fn: Any) -> Any:
+    from nodebase.app import Nodebase
+
+    nb = Nodebase(settings)
+    await nb.start()
+    try:
+        return await fn(nb)
+    finally:
+        await nb.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from nodebase.server import serve
+
+    settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    serve(settings)
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    async def run(nb: Any) -> Any:
+        return await nb.data.sync(apply=args.apply or args.drop, drop=args.drop)
+
+    result = asyncio.run(_with_node(_settings(args), run))
+    _print(result)
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    async def run(nb: Any) -> Any:
+        return {"settings": nb.settings.public(), "config": nb.config.all(secrets=False)}
+
+    _print(asyncio.run(_with_node(_settings(args), run)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nodebase", description="nodebase backend node")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the HTTP API")
+    _common(p)
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 1337)")
+    p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("sync", help="show (and with --apply / --drop, apply) schema changes")
+    _common(p)
+    p.add_argument("--apply", action="store_true", help="apply non-destructive changes")
+    p.add_argument("--drop", action="store_true", help="also apply destructive changes (drops)")
+    p.set_defaults(fn=cmd_sync)
+
+    p = sub.add_parser("config", help="configuration")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    show = csub.add_parser("show", help="print settings and module config (secrets masked)")
+    _common(show)
+    show.set_defaults(fn=cmd_config_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""The Data module's use cases: what other modules and the HTTP layer call.
+
+Each operation checks the caller's permission (a row filter from the guard becomes part of
+the SQL), validates input, runs before-events (which may veto or change the payload),
+writes, and runs after-events. Database constraint violations become 409/422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from nodebase.data.mutator import Prepared, prepare
+from nodebase.data.query.compiler import Sql
+from nodebase.data.query.model import RepoQuery
+from nodebase.data.query.parse import parse_query
+from nodebase.data.repository import EntityRepository, Row
+from nodebase.data.schema import DataSchema, Entity
+from nodebase.kernel.caller import Caller, Guard, require
+from nodebase.kernel.database import Database, Executor
+from nodebase.kernel.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidQuery,
+    NotFound,
+    ValidationFailed,
+)
+from nodebase.kernel.events import Event, EventBus
+
+T = TypeVar("T")
+
+# Event names: data.<create|update|delete>.<before|after>
+CREATE_BEFORE, CREATE_AFTER = "data.create.before", "data.create.after"
+UPDATE_BEFORE, UPDATE_AFTER = "data.update.before", "data.update.after"
+DELETE_BEFORE, DELETE_AFTER = "data.delete.before", "data.delete.after"
+
+
+class DataService:
+    def __init__(self, db: Database, events: EventBus, guard: Guard) -> None:
+        self.db = db
+        self.events = events
+        self.guard = guard
+        self.schema: DataSchema = DataSchema(config={})
+        self.repo = EntityRepository(db, self.schema)
+        #: entities whose rows the data API may not create (auth's users, media's media)
+        self.system_entities: set[str] = set()
+
+    def use_schema(self, schema: DataSchema) -> None:
+        self.schema = schema
+        self.repo = EntityRepository(self.db, schema)
+
+    # -- helpers -------------------------------------------------------------------------
+    def entity(self, name: str) -> Entity:
+        ent = self.schema.entities.get(name)
+        if ent is None:
+            raise NotFound(f'Entity "{name}" not found', context={"entity": name})
+        return ent
+
+    def parse_query(self, entity: Entity, params: dict[str, Any]) -> RepoQuery:
+        return parse_query(self.schema, entity, params)
+
+    def _id(self, entity: Entity, id: Any) -> Any:
+        try:
+            return entity.primary.to_db(id)
+        except ValidationFailed:
+            raise NotFound(f'No {entity.name} with id {id!r}', context={"entity": entity.name, "id": id}) from None
+
+    def _scope(self, caller: Caller, permission: str, entity: Entity, id: Any = None) -> dict[str, Any] | None:
+        ctx: dict[str, Any] = {"entity": entity.name}
+        if id is not None:
+            ctx["id"] = id
+        return require(self.guard, caller, permission, ctx).filter
+
+    def _where(self, entity: Entity, where: Any) -> dict[str, Any]:
+        if not isinstance(where, dict) or not where:
+            raise BadRequest(
+                "A non-empty where object is required for bulk changes",
+                context={"entity": entity.name},
+            )
+        # compile once so mistakes surface as InvalidQuery before anything runs
+        from nodebase.data.query.compiler import WhereCompiler
+
+        WhereCompiler(self.schema, Sql(self.db.dialect)).compile(entity, "t0", where)
+        return where
+
+    @asynccontextmanager
+    async def _constraints(self, entity: Entity):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        except Exception as exc:
+            problem = self.db.integrity_problem(exc)
+            if problem is None:
+                if isinstance(exc, OverflowError) or type(exc).__name__ in (
+                    "DataError", "NumericValueOutOfRangeError", "InvalidTextRepresentationError",
+                ):
+                    raise ValidationFailed(f"A value is out of range: {exc}", context={"entity": entity.name}) from None
+                raise
+            if problem.kind == "unique":
+                fields = [c for c in problem.columns if c in entity.fields] or list(problem.columns)
+                raise Conflict(
+                    f'A {entity.name} with the same {", ".join(fields) or "value"} already exists',
+                    context={"entity": entity.name, "fields": fields},
+                ) from None
+            if problem.kind == "foreign_key":
+                fks = [f.name for f in entity.columns if f.type == "relation"]
+                raise ValidationFailed(
+                    f"A related row does not exist (check {', '.join(fks) or 'the relation ids'})",
+                    context={"entity": entity.name, "fields": fks},
+                ) from None
+            if problem.kind == "not_null":
+                raise ValidationFailed(
+                    f'Field "{problem.columns[0]}" is required', context={"entity": entity.name, "field": problem.columns[0]}
+                ) from None
+            raise ValidationFailed(f"Constraint failed: {problem.detail}", context={"entity": entity.name}) from None
+
+    async def _emit(self, name: str, entity: Entity, payload: Any, caller: Caller) -> Any:
+        if not self.events.has(name):
+            return payload
+        event = await self.events.emit(Event(name, entity.name, payload, caller))
+        return event.payload
+
+    async def _after(self, name: str, entity: Entity, payload: Any, caller: Caller) -> None:
+        if self.events.has(name):
+            await self.events.emit_after(Event(name, entity.name, payload, caller))
+
+    async def _in_tx(self, fn: Callable[[Executor], Awaitable[T]]) -> T:
+        async with self.db.transaction() as tx:
+            return await fn(tx)
+
+    async def _check_scope(self, ex: Executor, entity: Entity, ids: list[Any], scope: dict[str, Any] | None, perm: str) -> None:
+        """After a write inside a transaction: every written row must still match the filter."""
+        if not scope or not ids:
+            return
+        from nodebase.data.query.compiler import SelectCompiler
+
+        sc = SelectCompiler(self.schema, self.db.dialect)
+
+        def in_ids(sql: Sql, a: str) -> str:
+            return f"{a}.{sql.q('id')} IN ({', '.join(sql.p(i) for i in ids)})"
+
+        text, params = sc.count(entity, None, scope=scope, extra=in_ids)
+        if int(await ex.fetch_val(text, params) or 0) != len(ids):
+            raise Forbidden(
+                f'Permission "{perm}" not granted for this row',
+                context={"entity": entity.name},
+                extra={"permission": perm, "description": "the row does not match the role's filter"},
+            )
+
+    # -- reads ---------------------------------------------------------------------------
+    async def read_many(self, name: str, query: RepoQuery | dict[str, Any], caller: Caller) -> tuple[list[Row], dict[str, Any]]:
+        entity = self.entity(name)
+        scope = self._scope(caller, "data.entity.read", entity)
+        q = query if isinstance(query, RepoQuery) else self.parse_query(entity, query)
+        return await self.repo.find_many(entity, q, scope=scope)
+
+    async def read_one(self, name: str, id: Any, query: RepoQuery | dict[str, Any], caller: Caller) -> Row | None:
+        entity = self.entity(name)
+        scope = self._scope(caller, "data.entity.read", entity, id)
+        q = query if isinstance(query, RepoQuery) else self.parse_query(entity, query)
+        try:
+            pk = entity.primary.to_db(id)
+        except ValidationFailed:
+            return None
+        return await self.repo.find_one(entity, pk, q, scope=scope)
+
+    async def read_reference(
+        self, name: str, id: Any, reference: str, query: dict[str, Any], caller: Caller
+    ) -> tuple[list[Row], dict[str, Any]]:
+        entity = self.entity(name)
+        ref = entity.references.get(reference)
+        if ref is None:
+            raise NotFound(
+                f'"{reference}" is not a relation of entity "{name}"',
+                context={"entity": name, "relation": reference, "valid": sorted(entity.references)},
+            )
+        pk = self._id(entity, id)
+        self._scope(caller, "data.entity.read", entity, pk)
+        target = self.schema.entities[ref.target]
+        scope = self._scope(caller, "data.entity.read", target)
+        q = self.parse_query(target, query)
+        return await self.repo.find_many(target, q, scope=scope, extra=self.repo.reference_filter(entity, pk, ref))
+
+    async def count(self, name: str, where: Any, caller: Caller) -> int:
+        entity = self.entity(name)
+        scope = self._scope(caller, "data.entity.read", entity)
+        if where is not None and not isinstance(where, dict):
+            raise InvalidQuery("where must be a JSON object", context={"entity": name})
+        return await self.repo.count(entity, where or None, scope=scope)
+
+    async def exists(self, name: str, where: Any, caller: Caller) -> bool:
+        entity = self.entity(name)
+        scope = self._scope(caller, "data.entity.read", entity)
+        if where is not None and not isinstance(where, dict):
+            raise InvalidQuery("where must be a JSON object", context={"entity": name})
+        return await self.repo.exists(entity, where or None, scope=scope)
+
+    # -- writes --------------------------------------------------------------------------
+    def _writable(self, entity: Entity, caller: Caller, action: str) -> None:
+        if entity.name in self.system_entities and not caller.is_system:
+            raise BadRequest(
+                f'{action.capitalize()} of system entity "{entity.name}" through the data API is disabled',
+                context={"entity": entity.name},
+            )
+
+    async def create(self, name: str, body: Any, caller: Caller) -> Row | list[Row]:
+        entity = self.entity(name)
+        self._writable(entity, caller, "creation")
+        scope = self._scope(caller, "data.entity.create", entity)
+        many = isinstance(body, list)
+        items = body if many else [body]
+        if many and not items:
+            raise ValidationFailed("The body is an empty list", context={"entity": name})
+        payload = await self._emit(CREATE_BEFORE, entity, {"data": body if many else items[0]}, caller)
+        data = payload["data"]
+        items = data if isinstance(data, list) else [data]
+        prepared = [prepare(self.schema, entity, item, create=True) for item in items]
+        simple = len(prepared) == 1 and not prepared[0].links and not scope
+        async with self._constraints(entity):
+            if simple:
+                rows = [await self.repo.insert(self.db, entity, prepared[0].values)]
+            else:
+                rows = await self._in_tx(lambda tx: self._insert_all(tx, entity, prepared, scope))
+        result: Row | list[Row] = rows if many else rows[0]
+        await self._after(CREATE_AFTER, entity, {"data": result}, caller)
+        return result
+
+    async def _insert_all(self, tx: Executor, entity: Entity, prepared: list[Prepared], scope: dict[str, Any] | None) -> list[Row]:
+        rows = []
+        for p in prepared:
+            row = await self.repo.insert(tx, entity, p.values)
+            await self._apply_links(tx, row["id"], p)
+            rows.append(row)
+        await self._check_scope(tx, entity, [r["id"] for r in rows], scope, "data.entity.create")
+        return rows
+
+    async def _apply_links(self, tx: Executor, id: Any, p: Prepared) -> None:
+        for ref, op, ids in p.links:
+            if op == "$detach":
+                await self.repo.unlink(tx, ref, id, ids)
+            else:
+                await self.repo.link(tx, ref, id, ids, replace=op == "$set")
+
+    async def update_one(self, name: str, id: Any, body: Any, caller: Caller) -> Row:
+        entity = self.entity(name)
+        self._writable(entity, caller, "update")
+        pk = self._id(entity, id)
+        scope = self._scope(caller, "data.entity.update", entity, pk)
+        payload = await self._emit(UPDATE_BEFORE, entity, {"id": pk, "data": body}, caller)
+        p = prepare(self.schema, entity, payload["data"], create=False)
+
+        def by_id(sql: Sql, a: str) -> str:
+            return f"{a}.{sql.q('id')} = {sql.p(pk)}"
+
+        async def run(tx: Executor) -> list[Row]:
+            rows = await self.repo.update(tx, entity, p.values, None, scope=scope, extra=by_id)
+            if rows:
+                await self._apply_links(tx, pk, p)
+                await self._check_scope(tx, entity, [pk], scope, "data.entity.update")
+            return rows
+
+        async with self._constraints(entity):
+            if not p.links and not scope:
+                rows = await self.repo.update(self.db, entity, p.values, None, extra=by_id)
+            else:
+                rows = await self._in_tx(run)
+        if not rows:
+            raise NotFound(f"No {name} with id {id!r}", context={"entity": name, "id": id})
+        await self._after(UPDATE_AFTER, entity, {"id": pk, "data": rows[0]}, caller)
+        return rows[0]
+
+    async def update_many(self, name: str, where: Any, body: Any, caller: Caller) -> list[Row]:
+        entity = self.entity(name)
+        self._writable(entity, caller, "update")
+        where = self._where(entity, where)
+        scope = self._scope(caller, "data.entity.update", entity)
+        payload = await self._emit(UPDATE_BEFORE, entity, {"where": where, "data": body}, caller)
+        p = prepare(self.schema, entity, payload["data"], create=False)
+        if p.links:
+            raise ValidationFailed("Relation changes are not allowed in bulk updates", context={"entity": name})
+
+        async def run(tx: Executor) -> list[Row]:
+            rows = await self.repo.update(tx, entity, p.values, payload["where"], scope=scope)
+            await self._check_scope(tx, entity, [r["id"] for r in rows], scope, "data.entity.update")
+            return rows
+
+        async with self._constraints(entity):
+            rows = await self._in_tx(run)
+        await self._after(UPDATE_AFTER, entity, {"where": where, "data": rows}, caller)
+        return rows
+
+    async def delete_one(self, name: str, id: Any, caller: Caller) -> Row:
+        entity = self.entity(name)
+        self._writable(entity, caller, "deletion")
+        pk = self._id(entity, id)
+        scope = self._scope(caller, "data.entity.delete", entity, pk)
+        await self._emit(DELETE_BEFORE, entity, {"id": pk}, caller)
+
+        def by_id(sql: Sql, a: str) -> str:
+            return f"{a}.{sql.q('id')} = {sql.p(pk)}"
+
+        async with self._constraints(entity):
+            rows = await self.repo.delete(self.db, entity, None, scope=scope, extra=by_id)
+        if not rows:
+            raise NotFound(f"No {name} with id {id!r}", context={"entity": name, "id": id})
+        await self._after(DELETE_AFTER, entity, {"id": pk, "data": rows[0]}, caller)
+        return rows[0]
+
+    async def delete_many(self, name: str, where: Any, caller: Caller) -> list[Row]:
+        entity = self.entity(name)
+        self._writable(entity, caller, "deletion")
+        where = self._where(entity, where)
+        scope = self._scope(caller, "data.entity.delete", entity)
+        payload = await self._emit(DELETE_BEFORE, entity, {"where": where}, caller)
+        async with self._constraints(entity):
+            rows = await self._in_tx(lambda tx: self.repo.delete(tx, entity, payload["where"], scope=scope))
+        await self._after(DELETE_AFTER, entity, {"where": where, "data": rows}, caller)
+        return rows
+
+
+__all__ = ["DataService"]
