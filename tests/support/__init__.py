@@ -1,0 +1,1 @@
+"""Test support code: real servers for the test suite (see ``services``)."""
