@@ -56,6 +56,7 @@ class Nodebase:
         self.permissions = PermissionRegistry()
         self.config = ConfigManager(ConfigStore(self.db))
         self.data = DataModule(self.db, self.events, self.guard, self.settings.resolved_schema_file)
+        self.data.store = self.config.store
         self.config.register(self.data)
         self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
         self.routes: list[BaseRoute] = [*system_routes(), *data_routes()]

@@ -37,6 +37,13 @@ class DataModule:
         self.system_entities: dict[str, Any] = {}
         self.pending: list[dict[str, Any]] = []  # destructive changes not applied at start
         self._pending_from: DataSchema | None = None
+        self.store: Any = None  # ConfigStore: remembers the last fully synced schema
+
+    SYNCED_KEY = "data.synced"
+
+    async def _remember_synced(self, config: dict[str, Any]) -> None:
+        if self.store is not None:
+            await self.store.save(self.SYNCED_KEY, config)
 
     @property
     def schema(self) -> DataSchema:
@@ -72,6 +79,8 @@ class DataModule:
             )
         await apply_sync(self.db, plan, drop=drop)
         self.service.use_schema(new)
+        if not self.pending:
+            await self._remember_synced(new.config)
         self._write_schema_file(new.config)
         return new.config
 
@@ -103,7 +112,9 @@ class DataModule:
         shown by ``nodebase sync``.
         """
         doc = self.read_schema_file() or stored or default_data_config()
-        previous = self.parse(stored) if stored else None
+        synced = (await self.store.load()).get(self.SYNCED_KEY) if self.store is not None else None
+        previous_doc = synced or stored
+        previous = self.parse(previous_doc) if previous_doc else None
         new = self.parse(doc)
         plan = await plan_sync(self.db, previous, new)
         self.pending = [c.describe() for c in plan.destructive]
@@ -113,6 +124,8 @@ class DataModule:
                         c.kind, c.table, c.name)
         await apply_sync(self.db, plan, drop=False)
         self.service.use_schema(new)
+        if not plan.destructive:
+            await self._remember_synced(new.config)
         return new.config
 
     async def sync(self, *, apply: bool, drop: bool) -> dict[str, Any]:
@@ -121,6 +134,7 @@ class DataModule:
         ran = await apply_sync(self.db, plan, drop=drop) if apply else []
         if apply and drop:
             self.pending, self._pending_from = [], None
+            await self._remember_synced(self.schema.config)
         return {
             "tables": await self.db.tables(),
             "changes": plan.describe(),

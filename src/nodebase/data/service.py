@@ -7,7 +7,7 @@ writes, and runs after-events. Database constraint violations become 409/422.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -86,7 +86,7 @@ class DataService:
         return where
 
     @asynccontextmanager
-    async def _constraints(self, entity: Entity):  # type: ignore[no-untyped-def]
+    async def _constraints(self, entity: Entity) -> AsyncIterator[None]:
         try:
             yield
         except Exception as exc:

@@ -121,15 +121,16 @@ async def plan_sync(db: Database, old: DataSchema | None, new: DataSchema) -> Sy
                        sql=[f"ALTER TABLE {q(table.name)} ADD COLUMN {spec}"])
             )
 
-    wanted_indexes = {idx.name: idx for t in md.tables.values() for idx in t.indexes}
+    wanted_indexes = {str(idx.name): idx for t in md.tables.values() for idx in t.indexes}
     have_indexes: dict[str, str] = {}
     for tname in existing:
         for iname in await db.indexes(tname):
             have_indexes[iname] = tname
     for iname, idx in wanted_indexes.items():
         if iname not in have_indexes:
-            sql = str(CreateIndex(idx).compile(dialect=dialect)).strip()
-            changes.append(Change("create_index", str(idx.table.name), iname, sql=[sql]))
+            idx_sql = str(CreateIndex(idx).compile(dialect=dialect)).strip()
+            owner = idx.table.name if idx.table is not None else ""
+            changes.append(Change("create_index", str(owner), iname, sql=[idx_sql]))
 
     owned_old = _owned_tables(old)
     owned_new = _owned_tables(new)
@@ -147,10 +148,10 @@ async def plan_sync(db: Database, old: DataSchema | None, new: DataSchema) -> Sy
                                   sql=[f"DROP TABLE {q(tname)}{cascade}"]))
             continue
         have = set(await db.columns(tname))
-        for col in cols:
-            if col not in owned_new[tname] and col in have:
-                changes.append(Change("drop_column", tname, col, destructive=True,
-                                      sql=_drop_column_sql(db, md, tname, col, have)))
+        for cname in cols:
+            if cname not in owned_new[tname] and cname in have:
+                changes.append(Change("drop_column", tname, cname, destructive=True,
+                                      sql=_drop_column_sql(db, md, tname, cname, have)))
     return SyncPlan(changes)
 
 

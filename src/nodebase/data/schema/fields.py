@@ -70,7 +70,7 @@ class Field:
         self.hidden = config.get("hidden", False)
         fillable = config.get("fillable", True)
         _expect(
-            isinstance(fillable, bool) or isinstance(fillable, list),
+            isinstance(fillable, (bool, list)),
             path + ".fillable",
             "fillable must be a boolean or a list of contexts (create, update)",
         )
@@ -349,10 +349,12 @@ class DateField(Field):
         if value is None:
             return None
         out = self._parse(value)
-        if getattr(self, "min", None) and out < self.min:
-            raise self.fail(f"must not be before {self.min}")
-        if getattr(self, "max", None) and out > self.max:
-            raise self.fail(f"must not be after {self.max}")
+        lo: str | None = getattr(self, "min", None)
+        hi: str | None = getattr(self, "max", None)
+        if lo is not None and out < lo:
+            raise self.fail(f"must not be before {lo}")
+        if hi is not None and out > hi:
+            raise self.fail(f"must not be after {hi}")
         return out
 
     def to_query(self, value: Any) -> Any:

@@ -7,6 +7,7 @@ config API; it collects every problem with its path, so a client learns all of t
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from nodebase.data.schema.fields import ConfigProblem, MediaField, RelationField
 from nodebase.data.schema.relations import Reference, Relation, parse_relation, references_of
 from nodebase.kernel.errors import ConfigInvalid
 
+REL_NAME_RE = re.compile(r"^[a-zA-Z0-9_]{1,63}$")
 DATA_KEYS = {"basepath", "default_primary_format", "entities", "relations", "indices"}
 
 
@@ -96,7 +98,8 @@ def parse_data_config(raw: Any, *, system_entities: dict[str, Any] | None = None
     for rname, rspec in (config.get("relations") or {}).items():
         path = f"relations.{rname}"
         try:
-            check_name(rname, path, "relation")
+            if not isinstance(rname, str) or not REL_NAME_RE.match(rname):
+                raise ConfigProblem(path, f"relation name {rname!r} must match {REL_NAME_RE.pattern}")
             rel = parse_relation(rname, rspec, path)
             for side in (rel.source, rel.target):
                 if side not in schema.entities:

@@ -60,7 +60,7 @@ class SqliteDialect(Dialect):
     def sqlalchemy(self) -> SADialect:
         from sqlalchemy.dialects import sqlite
 
-        return sqlite.dialect()  # type: ignore[no-untyped-call]
+        return sqlite.dialect()
 
 
 class PostgresDialect(Dialect):
@@ -80,4 +80,4 @@ class PostgresDialect(Dialect):
     def sqlalchemy(self) -> SADialect:
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.dialect()  # type: ignore[no-untyped-call]
+        return postgresql.dialect()

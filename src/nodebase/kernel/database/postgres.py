@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from nodebase.kernel.database.base import IntegrityProblem, Params
-from nodebase.kernel.database.dialect import PostgresDialect
+from nodebase.kernel.database.dialect import Dialect, PostgresDialect
 
 
 class _Conn:
@@ -34,7 +34,7 @@ class _Conn:
 
 
 class PostgresDatabase:
-    dialect = PostgresDialect()
+    dialect: Dialect = PostgresDialect()
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         self.url = url

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nodebase.kernel.database.base import IntegrityProblem, Params
-from nodebase.kernel.database.dialect import SqliteDialect
+from nodebase.kernel.database.dialect import Dialect, SqliteDialect
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -69,7 +69,7 @@ class _Conn:
 
 
 class SqliteDatabase:
-    dialect = SqliteDialect()
+    dialect: Dialect = SqliteDialect()
 
     def __init__(self, url: str) -> None:
         self.url = url
