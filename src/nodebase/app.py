@@ -26,6 +26,8 @@ from nodebase.kernel.errors import NodebaseError
 from nodebase.kernel.events import EventBus
 from nodebase.kernel.http import error_response, json
 from nodebase.kernel.permissions import PermissionRegistry
+from nodebase.media.module import MediaModule
+from nodebase.media.transport import routes as media_routes
 from nodebase.system.config import ConfigManager
 from nodebase.system.config_store import ConfigStore
 from nodebase.system.transport import routes as system_routes
@@ -58,8 +60,12 @@ class Nodebase:
         self.data = DataModule(self.db, self.events, self.guard, self.settings.resolved_schema_file)
         self.data.store = self.config.store
         self.config.register(self.data)
+        self.media = MediaModule(self.data, self.events, self.guard,
+                                 storage_url=self.settings.storage_url,
+                                 data_dir=self.settings.resolved_data_dir)
+        self.config.register(self.media)
         self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
-        self.routes: list[BaseRoute] = [*system_routes(), *data_routes()]
+        self.routes: list[BaseRoute] = [*system_routes(), *data_routes(), *media_routes()]
         self._started = False
 
     def caller(self, request: Request) -> Caller:
@@ -82,6 +88,7 @@ class Nodebase:
 
     async def stop(self) -> None:
         if self._started:
+            await self.media.close()
             await self.db.close()
             self._started = False
 
