@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,7 +18,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from nodebase.data.module import DataModule
+from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
+from nodebase.kernel.asgi import FastRouter
 from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
 from nodebase.kernel.database import Database, open_database
@@ -66,6 +68,9 @@ class Nodebase:
         self.config.register(self.media)
         self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
         self.routes: list[BaseRoute] = [*system_routes(), *data_routes(), *media_routes()]
+        #: OpenAPI descriptions of module routes: each is called with the node and returns
+        #: path items ({"/api/x": {"get": {...}}}); see nodebase.system.openapi
+        self.openapi_paths: list[Callable[[Any], Mapping[str, Any]]] = []
         self._started = False
 
     def caller(self, request: Request) -> Caller:
@@ -92,7 +97,16 @@ class Nodebase:
             await self.db.close()
             self._started = False
 
-    def asgi(self) -> Starlette:
+    def asgi(self) -> Any:
+        """The ASGI application: a raw fast path for hot routes in front of Starlette."""
+        app = self.starlette()
+        router = FastRouter(self, app)
+        router.static("GET", "/api/system/ping", b'{"pong":true}')
+        mount_data_fast(router, self.data.schema.config.get("basepath", "/api/data"))
+        router.state = app.state  # type: ignore[attr-defined]
+        return router
+
+    def starlette(self) -> Starlette:
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await self.start()
@@ -140,6 +154,6 @@ class Nodebase:
         return app
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> Any:
     """ASGI factory (used by ``nodebase serve`` and by ``granian --factory``)."""
     return Nodebase(settings).asgi()

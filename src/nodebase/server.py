@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-
-from starlette.applications import Starlette
+from typing import Any
 
 from nodebase.kernel.config import Settings, load_settings, settings_to_env
 
 
-def app_factory() -> Starlette:
+def app_factory() -> Any:
     """Entry point for each server worker: settings come from the environment."""
     from nodebase.app import create_app
 

@@ -23,8 +23,10 @@ def entity_json_schema(entity: Entity, context: str = "read") -> dict[str, Any]:
         s = dict(f.json_schema())
         if f.config.get("description"):
             s["description"] = f.config["description"]
-        if not f.required and "type" in s:
+        if not f.required and f.name != "id" and "type" in s:  # a row always has its id
             s["type"] = [s["type"], "null"]
+            if "enum" in s:
+                s["enum"] = [*s["enum"], None]
         props[f.name] = s
         if f.required and (context == "read" or (context == "create" and not f.has_default)):
             required.append(f.name)

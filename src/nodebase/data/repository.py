@@ -27,6 +27,14 @@ class EntityRepository:
         self.schema = schema
         self.selects = SelectCompiler(schema, db.dialect)
         self._decoders: dict[tuple[str, tuple[str, ...]], Callable[[Any], Row]] = {}
+        self._floats = db.dialect.name != "sqlite"
+        # COUNT results, valid while the database's change counter is unchanged. Only on
+        # SQLite, whose counter (PRAGMA data_version + local writes) sees every commit from
+        # any process; PostgreSQL has no such cheap marker, so it always counts.
+        self._counts: dict[tuple[str, tuple[Any, ...]], int] = {}
+        self._counts_at = -1
+        self._cache_counts = db.dialect.name == "sqlite"
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], tuple[str, list[str]]] = {}
 
     # -- decoding ------------------------------------------------------------------------
     def _decoder(self, entity: Entity, names: list[str], query: RepoQuery | None) -> Callable[[Any], Row]:
@@ -34,7 +42,7 @@ class EntityRepository:
         key = (entity.name, tuple(names)) if not withs else None
         if key is not None and (hit := self._decoders.get(key)) is not None:
             return hit
-        conv = entity.decoders(names)
+        conv = entity.decoders(names, floats=self._floats)
         embeds: list[tuple[int, Reference, RepoQuery]] = [
             (names.index(w), entity.references[w], sub) for w, sub in withs.items()
         ]
@@ -65,7 +73,7 @@ class EntityRepository:
 
     def _embedded_decoder(self, entity: Entity, query: RepoQuery) -> Callable[[dict[str, Any]], Row]:
         names = self.selects.columns(entity, query)
-        conv = [(names[i], fn) for i, fn in entity.decoders(names)]
+        conv = [(names[i], fn) for i, fn in entity.decoders(names, floats=self._floats)]
         subs = [
             (w, entity.references[w].many, self._embedded_decoder(self.schema.entities[entity.references[w].target], s))
             for w, s in query.with_.items()
@@ -145,7 +153,19 @@ class EntityRepository:
         extra: Callable[[Sql, str], str] | None = None,
     ) -> int:
         sql, params = self.selects.count(entity, where, scope=scope, extra=extra)
-        return int(await self.db.fetch_val(sql, params) or 0)
+        if not self._cache_counts:
+            return int(await self.db.fetch_val(sql, params) or 0)
+        version = await self.db.change_counter()
+        if version != self._counts_at:
+            self._counts.clear()
+            self._counts_at = version
+        key = (sql, tuple(params))
+        hit = self._counts.get(key)
+        if hit is None:
+            if len(self._counts) > 1024:
+                self._counts.clear()
+            hit = self._counts[key] = int(await self.db.fetch_val(sql, params) or 0)
+        return hit
 
     async def exists(self, entity: Entity, where: dict[str, Any] | None, *, scope: dict[str, Any] | None = None) -> bool:
         sql, params = self.selects.exists(entity, where, scope=scope)
@@ -168,16 +188,21 @@ class EntityRepository:
         return ", ".join(sql.q(n) for n in names), names
 
     async def insert(self, ex: Executor, entity: Entity, values: dict[str, Any]) -> Row:
-        sql = Sql(self.db.dialect)
-        q = sql.q
-        ret, names = self._returning(entity, sql)
-        if values:
-            cols = ", ".join(q(k) for k in values)
-            marks = ", ".join(sql.p(v) for v in values.values())
-            text = f"INSERT INTO {q(entity.name)} ({cols}) VALUES ({marks}) RETURNING {ret}"
-        else:
-            text = f"INSERT INTO {q(entity.name)} DEFAULT VALUES RETURNING {ret}"
-        row = await ex.fetch_one(text, sql.params)
+        key = (entity.name, tuple(values))
+        cached = self._insert_sql.get(key)
+        if cached is None:
+            sql = Sql(self.db.dialect)
+            q = sql.q
+            ret, names = self._returning(entity, sql)
+            if values:
+                cols = ", ".join(q(k) for k in values)
+                marks = ", ".join(sql.p(v) for v in values.values())
+                text = f"INSERT INTO {q(entity.name)} ({cols}) VALUES ({marks}) RETURNING {ret}"
+            else:
+                text = f"INSERT INTO {q(entity.name)} DEFAULT VALUES RETURNING {ret}"
+            cached = self._insert_sql[key] = (text, names)
+        text, names = cached
+        row = await ex.fetch_one(text, list(values.values()))
         assert row is not None
         return self._decoder(entity, names, None)(row)
 

@@ -10,118 +10,123 @@ from starlette.routing import Route
 
 from nodebase.data.describe import entity_info, entity_json_schema, schema_json, typescript
 from nodebase.data.query.parse import query_params_to_dict
+from nodebase.kernel.asgi import Call, FastRouter, Handler
 from nodebase.kernel.caller import require
-from nodebase.kernel.errors import NotFound
-from nodebase.kernel.http import json, read_json, truthy
+from nodebase.kernel.errors import BadRequest, InvalidQuery, NotFound
+from nodebase.kernel.http import json, truthy
 
 
 def _nb(request: Request) -> Any:
     return request.app.state.nb
 
 
-def _params(request: Request) -> dict[str, Any]:
-    return query_params_to_dict(request.query_params.multi_items())
+# -- entity routes (served by the raw-ASGI fast path, kernel/asgi.py) -----------------------
+def _params(call: Call) -> dict[str, Any]:
+    return query_params_to_dict(call.query())
 
 
-async def list_rows(request: Request) -> Response:
-    nb = _nb(request)
-    rows, meta = await nb.data.service.read_many(
-        request.path_params["entity"], _params(request), nb.caller(request)
-    )
-    return json({"data": rows, "meta": meta})
+async def list_rows(call: Call) -> tuple[int, Any]:
+    rows, meta = await call.nb.data.service.read_many(call.params["entity"], _params(call), call.caller)
+    return 200, {"data": rows, "meta": meta}
 
 
-async def query_rows(request: Request) -> Response:
-    nb = _nb(request)
-    body = await read_json(request, required=False) or {}
+async def query_rows(call: Call) -> tuple[int, Any]:
+    body = await call.json(required=False) or {}
     if not isinstance(body, dict):
-        from nodebase.kernel.errors import InvalidQuery
-
-        raise InvalidQuery("The query body must be a JSON object", context={"entity": request.path_params["entity"]})
-    rows, meta = await nb.data.service.read_many(request.path_params["entity"], body, nb.caller(request))
-    return json({"data": rows, "meta": meta})
+        raise InvalidQuery("The query body must be a JSON object", context={"entity": call.params["entity"]})
+    rows, meta = await call.nb.data.service.read_many(call.params["entity"], body, call.caller)
+    return 200, {"data": rows, "meta": meta}
 
 
-async def read_row(request: Request) -> Response:
-    nb = _nb(request)
-    name, id = request.path_params["entity"], request.path_params["id"]
-    row = await nb.data.service.read_one(name, id, _params(request), nb.caller(request))
+async def read_row(call: Call) -> tuple[int, Any]:
+    name, id = call.params["entity"], call.params["id"]
+    row = await call.nb.data.service.read_one(name, id, _params(call), call.caller)
     if row is None:
-        return json(
-            {"error": "Not found", "type": "NotFoundException",
-             "context": {"entity": name, "id": id}, "meta": {"items": 0}},
-            status=404,
-        )
-    return json({"data": row, "meta": {"items": 1}})
+        return 404, {"error": "Not found", "type": "NotFoundException",
+                     "context": {"entity": name, "id": id}, "meta": {"items": 0}}
+    return 200, {"data": row, "meta": {"items": 1}}
 
 
-async def read_reference(request: Request) -> Response:
-    nb = _nb(request)
-    p = request.path_params
-    rows, meta = await nb.data.service.read_reference(
-        p["entity"], p["id"], p["reference"], _params(request), nb.caller(request)
+async def read_reference(call: Call) -> tuple[int, Any]:
+    p = call.params
+    rows, meta = await call.nb.data.service.read_reference(
+        p["entity"], p["id"], p["reference"], _params(call), call.caller
     )
-    return json({"data": rows, "meta": meta})
+    return 200, {"data": rows, "meta": meta}
 
 
-async def create_rows(request: Request) -> Response:
-    nb = _nb(request)
-    body = await read_json(request)
-    result = await nb.data.service.create(request.path_params["entity"], body, nb.caller(request))
+async def create_rows(call: Call) -> tuple[int, Any]:
+    result = await call.nb.data.service.create(call.params["entity"], await call.json(), call.caller)
     items = len(result) if isinstance(result, list) else 1
-    return json({"data": result, "meta": {"items": items}}, status=201)
+    return 201, {"data": result, "meta": {"items": items}}
 
 
-async def update_row(request: Request) -> Response:
-    nb = _nb(request)
-    body = await read_json(request)
-    row = await nb.data.service.update_one(
-        request.path_params["entity"], request.path_params["id"], body, nb.caller(request)
-    )
-    return json({"data": row, "meta": {"items": 1}})
+async def update_row(call: Call) -> tuple[int, Any]:
+    p = call.params
+    row = await call.nb.data.service.update_one(p["entity"], p["id"], await call.json(), call.caller)
+    return 200, {"data": row, "meta": {"items": 1}}
 
 
-async def update_rows(request: Request) -> Response:
-    nb = _nb(request)
-    body = await read_json(request)
+async def update_rows(call: Call) -> tuple[int, Any]:
+    body = await call.json()
     if not isinstance(body, dict) or "update" not in body:
-        from nodebase.kernel.errors import BadRequest
-
         raise BadRequest('The body must be {"update": {...}, "where": {...}}',
-                         context={"entity": request.path_params["entity"]})
-    rows = await nb.data.service.update_many(
-        request.path_params["entity"], body.get("where"), body["update"], nb.caller(request)
-    )
-    return json({"data": rows, "meta": {"items": len(rows)}})
+                         context={"entity": call.params["entity"]})
+    rows = await call.nb.data.service.update_many(call.params["entity"], body.get("where"), body["update"], call.caller)
+    return 200, {"data": rows, "meta": {"items": len(rows)}}
 
 
-async def delete_row(request: Request) -> Response:
-    nb = _nb(request)
-    row = await nb.data.service.delete_one(
-        request.path_params["entity"], request.path_params["id"], nb.caller(request)
-    )
-    return json({"data": row, "meta": {"items": 1}})
+async def delete_row(call: Call) -> tuple[int, Any]:
+    row = await call.nb.data.service.delete_one(call.params["entity"], call.params["id"], call.caller)
+    return 200, {"data": row, "meta": {"items": 1}}
 
 
-async def delete_rows(request: Request) -> Response:
-    nb = _nb(request)
-    where = await read_json(request)
-    rows = await nb.data.service.delete_many(request.path_params["entity"], where, nb.caller(request))
-    return json({"data": rows, "meta": {"items": len(rows)}})
+async def delete_rows(call: Call) -> tuple[int, Any]:
+    rows = await call.nb.data.service.delete_many(call.params["entity"], await call.json(), call.caller)
+    return 200, {"data": rows, "meta": {"items": len(rows)}}
 
 
-async def count_rows(request: Request) -> Response:
-    nb = _nb(request)
-    where = await read_json(request, required=False)
-    name = request.path_params["entity"]
-    return json({"entity": name, "count": await nb.data.service.count(name, where, nb.caller(request))})
+async def count_rows(call: Call) -> tuple[int, Any]:
+    name = call.params["entity"]
+    return 200, {"entity": name, "count": await call.nb.data.service.count(name, await call.json(required=False), call.caller)}
 
 
-async def exists_rows(request: Request) -> Response:
-    nb = _nb(request)
-    where = await read_json(request, required=False)
-    name = request.path_params["entity"]
-    return json({"entity": name, "exists": await nb.data.service.exists(name, where, nb.caller(request))})
+async def exists_rows(call: Call) -> tuple[int, Any]:
+    name = call.params["entity"]
+    return 200, {"entity": name, "exists": await call.nb.data.service.exists(name, await call.json(required=False), call.caller)}
+
+
+async def _by_id_or_action(call: Call) -> tuple[int, Any]:
+    """GET /entity/{e}/{id}/{x}: a reference, except POST-only actions."""
+    return await read_reference(call)
+
+
+async def _post_two(call: Call) -> tuple[int, Any]:
+    """POST /entity/{e}/query."""
+    if call.params.get("id") == "query":
+        return await query_rows(call)
+    raise NotFound("Not found", context={"path": call.scope["path"]})
+
+
+async def _post_three(call: Call) -> tuple[int, Any]:
+    """POST /entity/{e}/fn/count|exists."""
+    if call.params.get("id") == "fn":
+        action = call.params.get("reference")
+        if action == "count":
+            return await count_rows(call)
+        if action == "exists":
+            return await exists_rows(call)
+    raise NotFound("Not found", context={"path": call.scope["path"]})
+
+
+def mount_fast(router: FastRouter, basepath: str = "/api/data") -> None:
+    """Entity CRUD on the fast path: /api/data/entity/{entity}[/{id}[/{reference}]]."""
+    table: dict[int, dict[str, Handler]] = {
+        1: {"GET": list_rows, "POST": create_rows, "PATCH": update_rows, "DELETE": delete_rows},
+        2: {"GET": read_row, "PATCH": update_row, "DELETE": delete_row, "POST": _post_two},
+        3: {"GET": _by_id_or_action, "POST": _post_three},
+    }
+    router.add(basepath + "/entity", ["entity", "id", "reference"], table)
 
 
 # -- schema description ---------------------------------------------------------------
@@ -172,19 +177,7 @@ async def data_sync(request: Request) -> Response:
 
 
 def routes(basepath: str = "/api/data") -> list[Route]:
-    e = basepath + "/entity/{entity}"
     return [
-        Route(e, list_rows, methods=["GET"]),
-        Route(e, create_rows, methods=["POST"]),
-        Route(e, update_rows, methods=["PATCH"]),
-        Route(e, delete_rows, methods=["DELETE"]),
-        Route(e + "/query", query_rows, methods=["POST"]),
-        Route(e + "/fn/count", count_rows, methods=["POST"]),
-        Route(e + "/fn/exists", exists_rows, methods=["POST"]),
-        Route(e + "/{id}", read_row, methods=["GET"]),
-        Route(e + "/{id}", update_row, methods=["PATCH"]),
-        Route(e + "/{id}", delete_row, methods=["DELETE"]),
-        Route(e + "/{id}/{reference}", read_reference, methods=["GET"]),
         Route(basepath, data_config, methods=["GET"]),
         Route(basepath + "/sync", data_sync, methods=["GET"]),
         Route(basepath + "/schema.json", data_schema_json, methods=["GET"]),

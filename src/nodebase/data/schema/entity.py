@@ -50,22 +50,29 @@ class Entity:
 
     @property
     def readable(self) -> list[Field]:
-        """Columns shown in answers (hidden fields excluded)."""
-        return [f for f in self.fields.values() if f.is_column and f.hidden is not True and not (
-            isinstance(f.hidden, list) and "read" in f.hidden)]
+        """Columns shown in answers (hidden fields excluded); computed once per schema."""
+        cached: list[Field] | None = self.__dict__.get("_readable")
+        if cached is None or len(self.fields) != self.__dict__.get("_readable_n"):
+            cached = [f for f in self.fields.values() if f.is_column and f.hidden is not True and not (
+                isinstance(f.hidden, list) and "read" in f.hidden)]
+            self.__dict__["_readable"] = cached
+            self.__dict__["_readable_n"] = len(self.fields)
+        return cached
 
     @property
     def sort(self) -> tuple[str, str]:
         return self.config.get("sort_field", "id"), self.config.get("sort_dir", "asc")
 
-    def decoders(self, names: list[str]) -> list[tuple[int, Callable[[Any], Any]]]:
+    def decoders(self, names: list[str], *, floats: bool = True) -> list[tuple[int, Callable[[Any], Any]]]:
+        """Per-column converters for output; ``floats``: turn integral floats into ints
+        (PostgreSQL's double precision; SQLite's NUMERIC already keeps ints as ints)."""
         out: list[tuple[int, Callable[[Any], Any]]] = []
         for i, n in enumerate(names):
             f = self.fields.get(n)
             if f is None:
                 continue
             dec = f.decode
-            if dec is None and isinstance(f, NumberField) and not f.integer:
+            if dec is None and floats and isinstance(f, NumberField) and not f.integer:
                 dec = NumberField.decode_float
             if dec is not None:
                 out.append((i, dec))
