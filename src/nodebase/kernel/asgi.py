@@ -110,6 +110,7 @@ class FastRouter:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
+        await self.nb.refresh()
         method: str = scope["method"]
         path: str = scope["path"]
         static = self.exact.get((method, path))

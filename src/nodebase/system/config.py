@@ -72,6 +72,7 @@ class ConfigManager:
         self.docs: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
         self.on_saved: list[Any] = []
+        self.revision = ""
 
     def register(self, module: ConfigurableModule) -> None:
         self.modules[module.name] = module
@@ -102,6 +103,21 @@ class ConfigManager:
             self.docs[name] = applied
             if stored.get(name) != applied:
                 await self.store.save(name, applied)
+        self.revision = await self.store.revision()
+
+    async def reload_if_changed(self) -> bool:
+        """Pick up documents another process stored (several workers, several hosts)."""
+        revision = await self.store.revision()
+        if revision == self.revision:
+            return False
+        async with self._lock:
+            stored = await self.store.load()
+            for name, mod in self.modules.items():
+                doc = stored.get(name)
+                if doc is not None and doc != self.docs[name]:
+                    self.docs[name] = await mod.apply_config(doc, drop=False)
+            self.revision = revision
+        return True
 
     # -- bknd's config operations ------------------------------------------------------
     async def change(self, module: str, op: str, path: str | None, value: Any, *, drop: bool = False,
@@ -115,6 +131,7 @@ class ConfigManager:
             applied = await mod.apply_config(new, drop=drop)
             await self.store.save(module, applied)
             self.docs[module] = applied
+            self.revision = await self.store.revision()
         for hook in self.on_saved:
             await hook(module, applied)
         return mask(applied, mod.secret_paths())

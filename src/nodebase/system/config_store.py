@@ -25,6 +25,11 @@ class ConfigStore:
         rows = await self.db.fetch_all(f'SELECT "module", "json" FROM "{TABLE}"')
         return {r[0]: jsonutil.loads(r[1], what="stored config") for r in rows}
 
+    async def revision(self) -> str:
+        """Changes whenever any process stores a config document."""
+        value = await self.db.fetch_val(f'SELECT max("updated_at") FROM "{TABLE}"')
+        return str(value or "")
+
     async def save(self, module: str, doc: Any, ex: Any = None) -> None:
         ex = ex or self.db
         p = self.db.dialect.placeholder
