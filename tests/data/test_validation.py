@@ -130,3 +130,34 @@ def test_bad_query_body(api: httpx.Client, posts: str) -> None:
 def test_method_not_allowed_is_json(api: httpx.Client, posts: str) -> None:
     r = api.put(f"/api/data/entity/{posts}", json={})
     assert r.status_code == 405 and r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"views": 10**30},
+        {"views": {"$gt": 10**30}},
+        {"title": "a\u0000b"},
+        {"slug": {"$in": ["x"] * 6000}},
+        {"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"$or": [
+            {"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"title": "x"}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]},
+    ],
+)
+def test_hostile_where_values_never_5xx(api: httpx.Client, posts: str, where: dict[str, Any]) -> None:
+    r = api.post(f"/api/data/entity/{posts}/query", json={"where": where})
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["error"]
+
+
+def test_hostile_ids_and_bodies_never_5xx(api: httpx.Client, posts: str) -> None:
+    assert api.get(f"/api/data/entity/{posts}/99999999999999999999999").status_code == 404
+    assert api.get(f"/api/data/entity/{posts}/-1").status_code == 404
+    assert api.patch(f"/api/data/entity/{posts}/1e9", json={"title": "ok"}).status_code == 404
+    err(api.post(f"/api/data/entity/{posts}", json={"title": "nul\u0000"}), 422)
+    err(api.post(f"/api/data/entity/{posts}", json={"title": "ok", "views": 2**63}), 422)
+    deep: Any = 1
+    for _ in range(200):
+        deep = [deep]
+    r = api.post(f"/api/data/entity/{posts}", json={"title": "ok", "kind": deep})
+    assert r.status_code == 422

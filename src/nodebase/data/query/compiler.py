@@ -51,15 +51,31 @@ def _bad(entity: Entity, message: str, **ctx: Any) -> InvalidQuery:
 
 
 class WhereCompiler:
+    MAX_DEPTH = 16
+    MAX_PARAMS = 5000
+
     def __init__(self, schema: DataSchema, sql: Sql) -> None:
         self.schema = schema
         self.sql = sql
+        self.depth = 0
 
     def compile(self, entity: Entity, alias: str, where: Any) -> str:
         if where is None:
             return ""
         if not isinstance(where, dict):
             raise _bad(entity, "where must be an object")
+        self.depth += 1
+        try:
+            if self.depth > self.MAX_DEPTH:
+                raise _bad(entity, f"where is nested too deeply (max {self.MAX_DEPTH} levels)")
+            out = self._compile(entity, alias, where)
+        finally:
+            self.depth -= 1
+        if len(self.sql.params) > self.MAX_PARAMS:
+            raise _bad(entity, f"where has too many values (max {self.MAX_PARAMS})")
+        return out
+
+    def _compile(self, entity: Entity, alias: str, where: dict[str, Any]) -> str:
         parts = [self._entry(entity, alias, k, v) for k, v in where.items()]
         parts = [p for p in parts if p]
         if not parts:

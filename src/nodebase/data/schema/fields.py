@@ -50,6 +50,13 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _int_in_range(v: Any) -> bool:
+    return not isinstance(v, int) or INT_MIN <= v <= INT_MAX
+
+
 class Field:
     type: str = ""
     keys: frozenset[str] = frozenset()
@@ -133,9 +140,9 @@ class PrimaryField(Field):
             if not isinstance(value, str):
                 raise self.fail("must be a string id")
             return value
-        if isinstance(value, str) and value.lstrip("-").isdigit():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not _int_in_range(value):
             raise self.fail("must be an integer id")
         return value
 
@@ -188,6 +195,8 @@ class TextField(Field):
             return None
         if not isinstance(value, str):
             raise self.fail('must be of type "string"')
+        if "\x00" in value:
+            raise self.fail("must not contain NUL characters")
         if self.min_length is not None and len(value) < self.min_length:
             raise self.fail(f"must be at least {self.min_length} characters")
         if self.max_length is not None and len(value) > self.max_length:
@@ -197,6 +206,8 @@ class TextField(Field):
         return value
 
     def to_query(self, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise self.fail("must not be compared with a NUL character")
         if value is None or isinstance(value, str):
             return value
         if _is_number(value):
@@ -240,6 +251,8 @@ class NumberField(Field):
             return None
         if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
             raise self.fail('must be of type "number"')
+        if not _int_in_range(value):
+            raise self.fail(f"must be between {INT_MIN} and {INT_MAX}")
         c = self.config
         if self.integer and not (isinstance(value, int) or value.is_integer()):
             raise self.fail("must be an integer")
@@ -260,11 +273,13 @@ class NumberField(Field):
             return None
         if isinstance(value, str):
             try:
-                return float(value) if "." in value or "e" in value.lower() else int(value)
+                value = float(value) if "." in value or "e" in value.lower() else int(value)
             except ValueError:
                 raise self.fail('must be compared with a number') from None
-        if not _is_number(value):
-            raise self.fail('must be compared with a number')
+        if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
+            raise self.fail('must be compared with a finite number')
+        if not _int_in_range(value):
+            return float(value)
         return value
 
     @staticmethod
@@ -399,7 +414,7 @@ class EnumField(Field):
     def to_db(self, value: Any) -> Any:
         if value is None:
             return None
-        if value not in self._set:
+        if not isinstance(value, str) or value not in self._set:
             raise self.fail(f"must be one of {self.values}")
         return value
 
@@ -473,12 +488,13 @@ class RelationField(Field):
             if not isinstance(value, str):
                 raise self.fail("must be a string id")
             return value
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int) or not _int_in_range(value):
             raise self.fail("must be an integer id")
         return value
 
     def to_query(self, value: Any) -> Any:
-        if isinstance(value, str) and self.target_format != "uuid" and value.lstrip("-").isdigit():
+        if isinstance(value, str) and self.target_format != "uuid" and value.lstrip("-").isdigit() \
+                and len(value) < 20:
             return int(value)
         return self.to_db(value)
 
