@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,19 @@ def api(node: NodeServer) -> Iterator[httpx.Client]:
 
 
 def admin_headers(node: NodeServer) -> dict[str, str]:
-    """Headers of an admin caller (filled in by the auth fixtures once auth exists)."""
-    return dict(getattr(node, "admin_headers", {}) or {})
+    """Headers of an admin caller: the first call creates an admin with the CLI (against the
+    server's data dir and database) and signs in; the token is cached on the NodeServer."""
+    cached = getattr(node, "admin_headers", None)
+    if cached:
+        return dict(cached)
+    email = f"admin-{node.port}-{secrets.token_hex(4)}@nodebase.test"
+    password = secrets.token_urlsafe(18)
+    node.cli("user", "create", "--email", email, "--password", password, "--role", "admin")
+    r = httpx.post(node.url + "/api/auth/password/login", json={"email": email, "password": password},
+                   timeout=30)
+    assert r.status_code == 200, r.text
+    node.admin_headers = {"Authorization": f"Bearer {r.json()['token']}"}  # type: ignore[attr-defined]
+    return dict(node.admin_headers)  # type: ignore[attr-defined]
 
 
 _names = itertools.count(1)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from nodebase.auth.module import AuthModule
 from nodebase.data.module import DataModule
 from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
@@ -68,6 +69,10 @@ class Nodebase:
         self.config.register(self.media)
         self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
         self.routes: list[BaseRoute] = [*system_routes(), *data_routes(), *media_routes()]
+        #: wrap the whole ASGI app, outermost last (auth resolves the caller before any route)
+        self.asgi_wrappers: list[Callable[[Any], Any]] = []
+        self.auth = AuthModule(self)
+        self.config.register(self.auth)
         #: OpenAPI descriptions of module routes: each is called with the node and returns
         #: path items ({"/api/x": {"get": {...}}}); see nodebase.system.openapi
         self.openapi_paths: list[Callable[[Any], Mapping[str, Any]]] = []
@@ -104,7 +109,10 @@ class Nodebase:
         router.static("GET", "/api/system/ping", b'{"pong":true}')
         mount_data_fast(router, self.data.schema.config.get("basepath", "/api/data"))
         router.state = app.state  # type: ignore[attr-defined]
-        return router
+        outer: Any = router
+        for wrap in self.asgi_wrappers:
+            outer = wrap(outer)
+        return outer
 
     def starlette(self) -> Starlette:
         @asynccontextmanager

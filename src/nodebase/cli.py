@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="print settings and module config (secrets masked)")
     _common(show)
     show.set_defaults(fn=cmd_config_show)
+
+    from nodebase.auth.cli import add_commands as add_auth_commands
+
+    add_auth_commands(sub, _common, _settings, _with_node, _print)
     return parser
 
 

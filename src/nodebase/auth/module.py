@@ -1,0 +1,94 @@
+"""The Auth module: the ``users`` system entity, the ``auth`` config document, the guard, the
+caller middleware and the ``/api/auth`` routes, wired into a :class:`~nodebase.app.Nodebase`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from nodebase.auth.config import AuthConfig, default_auth_config, parse_auth_config
+from nodebase.auth.guard import RoleGuard
+from nodebase.auth.middleware import AuthMiddleware, caller_of
+from nodebase.auth.passkeys import PasskeyService
+from nodebase.auth.ratelimit import make_limiter
+from nodebase.auth.repository import (
+    ApiKeyRepository,
+    ChallengeRepository,
+    PasskeyRepository,
+    UserRepository,
+    ddl,
+)
+from nodebase.auth.service import AuthService
+from nodebase.auth.tokens import Tokens, load_or_create_secret
+from nodebase.auth.transport import routes
+from nodebase.kernel.permissions import Permission
+
+if TYPE_CHECKING:
+    from nodebase.app import Nodebase
+
+log = logging.getLogger("nodebase.auth")
+
+#: bknd's users entity (reference §1.5) plus the token version that password changes bump
+USERS_ENTITY: dict[str, Any] = {
+    "fields": {
+        "email": {"type": "text", "config": {"required": True, "unique": True, "maxLength": 254}},
+        "strategy": {"type": "text", "config": {"fillable": ["create"]}},
+        "strategy_value": {"type": "text", "config": {"hidden": True}},
+        "role": {"type": "text"},
+        "token_version": {"type": "number",
+                          "config": {"integer": True, "hidden": True, "default_value": 0}},
+    },
+}
+
+APIKEY_PERMISSION = Permission("auth.apikey.manage", description="create, list and revoke API keys")
+
+
+class AuthModule:
+    name = "auth"
+
+    def __init__(self, nb: Nodebase) -> None:
+        self.nb = nb
+        nb.data.register_system_entity("users", USERS_ENTITY)
+        nb.permissions.add(APIKEY_PERMISSION)
+        self.users = UserRepository(nb.db)
+        self.service = AuthService(nb.data.service, self.users, ApiKeyRepository(nb.db))
+        self.passkeys = PasskeyService(PasskeyRepository(nb.db), ChallengeRepository(nb.db))
+        self._secret: bytes | None = None
+        nb.routes.extend(routes())
+        nb.asgi_wrappers.append(lambda app: AuthMiddleware(app, self.service))
+        nb.set_authenticator(caller_of)
+
+    # -- config module protocol ------------------------------------------------------------
+    def default_config(self) -> dict[str, Any]:
+        return default_auth_config()
+
+    def secret_paths(self) -> list[str]:
+        return []  # the JWT secret is not in the document at all
+
+    def _parse(self, doc: dict[str, Any] | None) -> tuple[AuthConfig, dict[str, Any]]:
+        perms = self.nb.permissions
+        filterable = {p["name"] for p in perms.describe() if p.get("filterable")}
+        return parse_auth_config(doc if doc is not None else default_auth_config(), set(perms.names()), filterable)
+
+    def _install(self, cfg: AuthConfig) -> None:
+        assert self._secret is not None
+        self.service.cfg = cfg
+        self.service.tokens = Tokens(self._secret, cfg.jwt)
+        self.service.forget_credentials()
+        self.nb.set_guard(RoleGuard(cfg.roles, enabled=cfg.guard_enabled, anonymous_role=cfg.anonymous_role))
+        if not cfg.guard_enabled:
+            log.warning("auth.guard.enabled is false: every caller is allowed everything")
+
+    async def start(self, stored: dict[str, Any] | None) -> dict[str, Any]:
+        await self.nb.db.execute_script(ddl(self.nb.db))
+        self._secret = load_or_create_secret(self.nb.settings.resolved_data_dir)
+        self.service.limiter = make_limiter(self.nb.settings.broker_url)
+        cfg, doc = self._parse(stored)
+        self._install(cfg)
+        return doc
+
+    async def apply_config(self, doc: dict[str, Any], *, drop: bool) -> dict[str, Any]:
+        cfg, normalised = self._parse(doc)
+        self._install(cfg)
+        return normalised

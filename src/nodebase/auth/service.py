@@ -1,0 +1,315 @@
+"""The auth module's use cases: who is calling, sign-up, sign-in, tokens, passwords, API keys.
+
+Transport-free: the HTTP layer passes plain values in and gets plain values (or a
+:class:`~nodebase.kernel.errors.NodebaseError`) back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nodebase.auth.apikeys import ApiKeyService, looks_like_key
+from nodebase.auth.config import AuthConfig
+from nodebase.auth.passwords import (
+    check_password,
+    hash_password,
+    normalise_email,
+    verify_password,
+)
+from nodebase.auth.ratelimit import Limiter, MemoryLimiter, retry_after
+from nodebase.auth.repository import ApiKeyRepository, UserAuth, UserRepository
+from nodebase.auth.tokens import TokenError, Tokens, VerifiedCache
+from nodebase.data.service import DataService
+from nodebase.kernel.caller import ANONYMOUS, SYSTEM, Caller
+from nodebase.kernel.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
+
+log = logging.getLogger("nodebase.auth")
+
+#: user columns a client never sets itself (registration, admin create)
+PROTECTED_FIELDS = frozenset({"id", "role", "strategy", "strategy_value", "token_version"})
+INVALID_CREDENTIALS = "Invalid credentials"
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a successful sign-in returns: the user as the API shows it and a fresh token."""
+
+    user: dict[str, Any]
+    token: str
+
+
+def _refused(reason: str) -> Caller:
+    return Caller(attrs={"credential_error": reason})
+
+
+class AuthService:
+    def __init__(self, data: DataService, users: UserRepository, apikeys: ApiKeyRepository) -> None:
+        self.data = data
+        self.users = users
+        self.apikeys = ApiKeyService(apikeys)
+        self.cfg: AuthConfig | None = None
+        self.tokens: Tokens | None = None
+        self.limiter: Limiter = MemoryLimiter()
+        self._token_cache: VerifiedCache[Caller] = VerifiedCache()
+        self._key_cache: VerifiedCache[Caller] = VerifiedCache()
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def config(self) -> AuthConfig:
+        assert self.cfg is not None, "auth module not started"
+        return self.cfg
+
+    @property
+    def tok(self) -> Tokens:
+        assert self.tokens is not None, "auth module not started"
+        return self.tokens
+
+    def forget_credentials(self) -> None:
+        """Drop every cached verification (after a password, role, key or config change)."""
+        self._token_cache.clear()
+        self._key_cache.clear()
+
+    # -- who is calling (runs on every request: cache first) --------------------------------
+    async def caller_from(self, authorization: str | None, api_key: str | None,
+                          cookie: str | None) -> Caller:
+        """``Authorization: Bearer`` wins over ``X-API-Key``, which wins over the cookie."""
+        if authorization:
+            scheme, _, value = authorization.strip().partition(" ")
+            value = value.strip()
+            if scheme.lower() != "bearer" or not value:
+                return _refused("the Authorization header is not 'Bearer <token>'")
+            if looks_like_key(value):
+                return await self._from_key(value)
+            return await self._from_token(value, "jwt")
+        if api_key:
+            return await self._from_key(api_key.strip())
+        if cookie:
+            try:
+                token = self.tok.unsign_cookie(cookie)
+            except TokenError as exc:
+                return _refused(str(exc))
+            return await self._from_token(token, "cookie")
+        return ANONYMOUS
+
+    async def _from_token(self, token: str, via: str) -> Caller:
+        revalidate = self.config.jwt.revalidate
+        key = via + ":" + token
+        hit = self._token_cache.get(key, revalidate)
+        if hit is not None:
+            return hit
+        try:
+            claims = self.tok.decode(token)
+        except TokenError as exc:
+            return _refused(str(exc))
+        user = await self._user_for_id(claims.get("id"))
+        if user is None:
+            caller = _refused("the token's user no longer exists")
+        elif int(claims.get("tv") or 0) != user.token_version:
+            caller = _refused("the token was issued before the password changed")
+        else:
+            caller = Caller(user={"id": user.id, "email": user.email, "role": user.role},
+                            role=user.role, via=via)
+        self._token_cache.put(key, caller, float(claims["exp"]))
+        return caller
+
+    def users_pk(self, id: Any) -> Any:
+        """A user id (e.g. from a token or a passkey row) in the users table's key type."""
+        entity = self.data.schema.entities.get("users")
+        if entity is None or id is None:
+            return None
+        try:
+            return entity.primary.to_db(id)
+        except ValidationFailed:
+            return None
+
+    async def _user_for_id(self, id: Any) -> UserAuth | None:
+        entity = self.data.schema.entities.get("users")
+        if entity is None or id is None:
+            return None
+        try:
+            pk = entity.primary.to_db(id)
+        except ValidationFailed:
+            return None
+        return await self.users.by_id(pk)
+
+    async def _from_key(self, key: str) -> Caller:
+        hit = self._key_cache.get(key, self.config.jwt.revalidate)
+        if hit is not None:
+            return hit
+        record = await self.apikeys.lookup(key)
+        if record is None:
+            caller = _refused("the API key is unknown, revoked or expired")
+            expires = time.time() + 60
+        else:
+            caller = Caller(role=record.role, via="apikey",
+                            attrs={"apikey": record.id, "apikey_name": record.name})
+            expires = record.expires_at or time.time() + 3600
+        self._key_cache.put(key, caller, expires)
+        return caller
+
+    # -- users -----------------------------------------------------------------------------
+    async def user_view(self, id: Any) -> dict[str, Any] | None:
+        """The user row as the Data API shows it (secret columns never included)."""
+        row = await self.data.read_one("users", id, {}, SYSTEM)
+        return dict(row) if row else None
+
+    def _extra_fields(self, body: dict[str, Any], allowed_role: bool) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        for key, value in body.items():
+            if key in ("email", "password"):
+                continue
+            if key == "role" and allowed_role:
+                continue
+            if key == "role":
+                raise BadRequest("Role cannot be provided during registration",
+                                 context={"field": "role"})
+            if key in PROTECTED_FIELDS:
+                raise BadRequest(f'Field "{key}" cannot be set', context={"field": key})
+            extra[key] = value
+        return extra
+
+    async def _create(self, email: str, password: str, role: str | None,
+                      extra: dict[str, Any]) -> dict[str, Any]:
+        values = {**extra, "email": email, "strategy": "password",
+                  "strategy_value": await hash_password(password), "role": role, "token_version": 0}
+        row = await self.data.create("users", values, SYSTEM)
+        assert isinstance(row, dict)
+        return row
+
+    def _check_role(self, role: object) -> str | None:
+        if role is None:
+            return None
+        if not isinstance(role, str) or role not in self.config.roles:
+            raise ValidationFailed(f'Field "role" must be one of the configured roles {sorted(self.config.roles)}',
+                                   context={"field": "role", "valid": sorted(self.config.roles)})
+        return role
+
+    async def register(self, body: Any) -> Session:
+        cfg = self.config
+        if not cfg.password.enabled:
+            raise NotFound("The password strategy is disabled", context={"strategy": "password"})
+        if not cfg.allow_register:
+            raise Forbidden("Registration is disabled", context={"setting": "auth.allow_register"})
+        if not isinstance(body, dict):
+            raise ValidationFailed('The body must be an object {"email", "password"}')
+        extra = self._extra_fields(body, allowed_role=False)
+        email = normalise_email(body.get("email"))
+        password = check_password(body.get("password"), cfg.password.min_length, cfg.password.max_length)
+        row = await self._create(email, password, cfg.default_role_register, extra)
+        return Session(row, self.tok.issue(row, 0))
+
+    async def create_user(self, body: Any) -> dict[str, Any]:
+        """Admin action (``/password/actions/create``, CLI): may set a role."""
+        cfg = self.config
+        if not isinstance(body, dict):
+            raise ValidationFailed('The body must be an object {"email", "password", "role"?}')
+        extra = self._extra_fields(body, allowed_role=True)
+        email = normalise_email(body.get("email"))
+        password = check_password(body.get("password"), cfg.password.min_length, cfg.password.max_length)
+        role = self._check_role(body.get("role"))
+        return await self._create(email, password, role, extra)
+
+    async def login(self, body: Any, ip: str) -> Session:
+        cfg = self.config
+        if not cfg.password.enabled:
+            raise NotFound("The password strategy is disabled", context={"strategy": "password"})
+        if not isinstance(body, dict):
+            raise ValidationFailed('The body must be an object {"email", "password"}')
+        raw_email, password = body.get("email"), body.get("password")
+        if not isinstance(raw_email, str) or not raw_email.strip():
+            raise ValidationFailed('Field "email" is required', context={"field": "email"})
+        if not isinstance(password, str) or not password:
+            raise ValidationFailed('Field "password" is required', context={"field": "password"})
+        email = raw_email.strip().lower()
+        keys = await self.check_rate(ip, email)
+        user = await self.users.by_email(email) if len(password) <= cfg.password.max_length else None
+        hashed = user.password_hash if user is not None and user.strategy == "password" else None
+        ok = await verify_password(hashed, password[: cfg.password.max_length])
+        if not ok or user is None:
+            await self.failed(keys)
+            raise Unauthorized(INVALID_CREDENTIALS)
+        await self.limiter.reset(keys[1])
+        return await self.session_for(user)
+
+    async def session_for(self, user: UserAuth) -> Session:
+        view = await self.user_view(user.id) or {"id": user.id, "email": user.email, "role": user.role}
+        return Session(view, self.tok.issue(view, user.token_version))
+
+    async def refresh(self, caller: Caller) -> Session:
+        user = await self.signed_in_user(caller)
+        return await self.session_for(user)
+
+    async def signed_in_user(self, caller: Caller) -> UserAuth:
+        if caller.user is None or caller.via not in ("jwt", "cookie"):
+            raise Unauthorized("Sign in first: this needs a user's token or cookie",
+                               context={"reason": caller.attrs.get("credential_error") or "no user token"})
+        user = await self._user_for_id(caller.user.get("id"))
+        if user is None:
+            raise Unauthorized("The signed-in user no longer exists")
+        return user
+
+    async def change_password(self, caller: Caller, body: Any, ip: str) -> Session:
+        cfg = self.config
+        user = await self.signed_in_user(caller)
+        if not isinstance(body, dict):
+            raise ValidationFailed('The body must be an object {"current_password", "new_password"}')
+        current = body.get("current_password")
+        if not isinstance(current, str) or not current:
+            raise ValidationFailed('Field "current_password" is required', context={"field": "current_password"})
+        new = check_password(body.get("new_password"), cfg.password.min_length, cfg.password.max_length,
+                             field="new_password")
+        keys = await self.check_rate(ip, user.email)
+        if not await verify_password(user.password_hash if user.strategy == "password" else None, current):
+            await self.failed(keys)
+            raise Unauthorized("The current password is wrong", context={"field": "current_password"})
+        await self.set_password(user.id, new)
+        fresh = await self.users.by_id(user.id)
+        assert fresh is not None
+        return await self.session_for(fresh)
+
+    async def set_password(self, id: Any, password: str) -> None:
+        cfg = self.config
+        check_password(password, cfg.password.min_length, cfg.password.max_length)
+        version = await self.users.set_password(id, await hash_password(password))
+        if version is None:
+            raise NotFound(f"No user with id {id!r}", context={"id": id})
+        self.forget_credentials()
+
+    async def set_password_by_email(self, email: str, password: str) -> None:
+        user = await self.users.by_email(normalise_email(email))
+        if user is None:
+            raise NotFound(f"No user with e-mail {email!r}", context={"email": email})
+        await self.set_password(user.id, password)
+
+    # -- brute-force protection --------------------------------------------------------------
+    async def check_rate(self, ip: str, account: str) -> tuple[str, str]:
+        keys = ("ip:" + ip, "account:" + account)
+        rl = self.config.rate_limit
+        if not rl.enabled:
+            return keys
+        for key, limit, what in ((keys[0], rl.max_per_ip, "from this address"),
+                                 (keys[1], rl.max_per_account, "for this account")):
+            wait = await self.limiter.blocked(key, limit)
+            if wait > 0:
+                raise TooManyRequests(
+                    f"Too many failed sign-in attempts {what}; try again in {retry_after(wait)} s",
+                    context={"retry_after": int(retry_after(wait))},
+                    headers={"Retry-After": retry_after(wait)},
+                )
+        return keys
+
+    async def failed(self, keys: tuple[str, str]) -> None:
+        rl = self.config.rate_limit
+        if rl.enabled:
+            for key in keys:
+                await self.limiter.hit(key, rl.window)
