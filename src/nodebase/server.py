@@ -31,7 +31,8 @@ def serve(settings: Settings) -> None:
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
-    asyncio.run(bootstrap(settings))
+    if settings.workers > 1:  # one schema sync before the workers race to do it
+        asyncio.run(bootstrap(settings))
     os.environ.update(settings_to_env(settings))
     print(f"nodebase listening on http://{settings.host}:{settings.port}", flush=True)
     loop = Loops.uvloop if sys.platform != "win32" else Loops.asyncio

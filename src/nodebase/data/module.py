@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodebase.data.schema import DataSchema, default_data_config, parse_data_config
 from nodebase.data.service import DataService
-from nodebase.data.sync import SyncPlan, apply_sync, plan_sync
 from nodebase.kernel import jsonutil
 from nodebase.kernel.caller import Guard
 from nodebase.kernel.database import Database
 from nodebase.kernel.errors import NodebaseError
 from nodebase.kernel.events import EventBus
+
+if TYPE_CHECKING:
+    from nodebase.data.sync import SyncPlan
 
 log = logging.getLogger("nodebase.data")
 
@@ -41,9 +43,13 @@ class DataModule:
 
     SYNCED_KEY = "data.synced"
 
+    def _synced_record(self, config: dict[str, Any]) -> dict[str, Any]:
+        # the system entities (users, media) are part of what was synced
+        return {"config": config, "system": self.system_entities}
+
     async def _remember_synced(self, config: dict[str, Any]) -> None:
         if self.store is not None:
-            await self.store.save(self.SYNCED_KEY, config)
+            await self.store.save(self.SYNCED_KEY, self._synced_record(config))
 
     @property
     def schema(self) -> DataSchema:
@@ -63,11 +69,15 @@ class DataModule:
         return parse_data_config(doc, system_entities=self.system_entities)
 
     async def plan(self, doc: dict[str, Any]) -> tuple[DataSchema, SyncPlan]:
+        from nodebase.data.sync import plan_sync
+
         new = self.parse(doc)
         current = self.service.schema if self.service.schema.entities else None
         return new, await plan_sync(self.db, current, new)
 
     async def apply_config(self, doc: dict[str, Any], *, drop: bool, at_start: bool = False) -> dict[str, Any]:
+        from nodebase.data.sync import apply_sync
+
         new, plan = await self.plan(doc)
         if plan.destructive and not drop:
             described = [c.describe() for c in plan.destructive]
@@ -112,10 +122,19 @@ class DataModule:
         shown by ``nodebase sync``.
         """
         doc = self.read_schema_file() or stored or default_data_config()
-        synced = (await self.store.load()).get(self.SYNCED_KEY) if self.store is not None else None
+        record = (await self.store.load()).get(self.SYNCED_KEY) if self.store is not None else None
+        synced = record.get("config") if isinstance(record, dict) and "config" in record else None
         previous_doc = synced or stored
         previous = self.parse(previous_doc) if previous_doc else None
         new = self.parse(doc)
+        if record is not None and record == self._synced_record(new.config):
+            # Same schema as the last full sync: nothing to do, and no SQLAlchemy import
+            # (it costs ~0.3 s of cold start). `nodebase sync` still compares with the database.
+            self.pending, self._pending_from = [], None
+            self.service.use_schema(new)
+            return new.config
+        from nodebase.data.sync import apply_sync, plan_sync
+
         plan = await plan_sync(self.db, previous, new)
         self.pending = [c.describe() for c in plan.destructive]
         self._pending_from = previous if plan.destructive else None
@@ -130,6 +149,8 @@ class DataModule:
 
     async def sync(self, *, apply: bool, drop: bool) -> dict[str, Any]:
         """Compare the live schema with the database; optionally apply (``drop``: destructive too)."""
+        from nodebase.data.sync import apply_sync, plan_sync
+
         plan = await plan_sync(self.db, self._pending_from or self.schema, self.schema)
         ran = await apply_sync(self.db, plan, drop=drop) if apply else []
         if apply and drop:

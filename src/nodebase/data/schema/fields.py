@@ -12,12 +12,14 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 
 from nodebase.kernel.errors import ValidationFailed
+
+if TYPE_CHECKING:  # imported lazily: only schema sync needs column types
+    import sqlalchemy as sa
 
 COMMON_KEYS = {
     "label",
@@ -93,7 +95,9 @@ class Field:
     def is_column(self) -> bool:
         return not self.virtual
 
-    def sa_type(self) -> sa.types.TypeEngine[Any]:
+    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+        import sqlalchemy as sa
+
         return sa.Text()
 
     # -- values ------------------------------------------------------------------------
@@ -130,7 +134,9 @@ class PrimaryField(Field):
         _expect(self.format in ("integer", "uuid"), path + ".format", "format must be integer or uuid")
         super().__init__(entity, name, {**config, "fillable": False}, path)
 
-    def sa_type(self) -> sa.types.TypeEngine[Any]:
+    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+        import sqlalchemy as sa
+
         if self.format == "uuid":
             return sa.Text()
         return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -241,7 +247,9 @@ class NumberField(Field):
         self.integer = bool(config.get("integer", False))
         super().__init__(entity, name, config, path)
 
-    def sa_type(self) -> sa.types.TypeEngine[Any]:
+    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+        import sqlalchemy as sa
+
         if self.integer:
             return sa.BigInteger()
         return sa.Float().with_variant(sa.Numeric(), "sqlite")
@@ -307,7 +315,9 @@ class BooleanField(Field):
     type = "boolean"
     decode = staticmethod(_decode_bool)
 
-    def sa_type(self) -> sa.types.TypeEngine[Any]:
+    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+        import sqlalchemy as sa
+
         return sa.Boolean()
 
     def to_db(self, value: Any) -> Any:
@@ -476,7 +486,9 @@ class RelationField(Field):
         self.on_delete = config.get("on_delete", "set null")
         super().__init__(entity, name, {k: v for k, v in config.items() if k != "target_format"}, path)
 
-    def sa_type(self) -> sa.types.TypeEngine[Any]:
+    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+        import sqlalchemy as sa
+
         if self.target_format == "uuid":
             return sa.Text()
         return sa.BigInteger().with_variant(sa.Integer(), "sqlite")

@@ -7,9 +7,10 @@ dialect-specific SQL.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Dialect as SADialect
+if TYPE_CHECKING:  # SQLAlchemy is imported only when DDL is generated (cold start)
+    from sqlalchemy.engine import Dialect as SADialect
 
 
 class Dialect:
