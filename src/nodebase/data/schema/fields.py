@@ -95,7 +95,7 @@ class Field:
     def is_column(self) -> bool:
         return not self.virtual
 
-    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+    def sa_type(self) -> sa.types.TypeEngine[Any]:
         import sqlalchemy as sa
 
         return sa.Text()
@@ -134,7 +134,7 @@ class PrimaryField(Field):
         _expect(self.format in ("integer", "uuid"), path + ".format", "format must be integer or uuid")
         super().__init__(entity, name, {**config, "fillable": False}, path)
 
-    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+    def sa_type(self) -> sa.types.TypeEngine[Any]:
         import sqlalchemy as sa
 
         if self.format == "uuid":
@@ -247,7 +247,7 @@ class NumberField(Field):
         self.integer = bool(config.get("integer", False))
         super().__init__(entity, name, config, path)
 
-    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+    def sa_type(self) -> sa.types.TypeEngine[Any]:
         import sqlalchemy as sa
 
         if self.integer:
@@ -315,7 +315,7 @@ class BooleanField(Field):
     type = "boolean"
     decode = staticmethod(_decode_bool)
 
-    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+    def sa_type(self) -> sa.types.TypeEngine[Any]:
         import sqlalchemy as sa
 
         return sa.Boolean()
@@ -486,7 +486,7 @@ class RelationField(Field):
         self.on_delete = config.get("on_delete", "set null")
         super().__init__(entity, name, {k: v for k, v in config.items() if k != "target_format"}, path)
 
-    def sa_type(self) -> "sa.types.TypeEngine[Any]":
+    def sa_type(self) -> sa.types.TypeEngine[Any]:
         import sqlalchemy as sa
 
         if self.target_format == "uuid":
