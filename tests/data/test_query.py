@@ -200,3 +200,25 @@ def test_many_to_many_set_and_detach(api: httpx.Client, blog: dict[str, str]) ->
     api.patch(f"/api/data/entity/{p}/{post['id']}", json={t: {"$detach": [{"id": tags[0]["id"]}]}})
     assert read() == ["y"]
     api.delete(f"/api/data/entity/{p}/{post['id']}")
+
+
+def test_polymorphic_relation_embeds_tagged_rows(api: httpx.Client) -> None:
+    p, f = unique("polyposts"), unique("polyfiles")
+    add_entity(api, f, {"path": {"type": "text"}, "reference": {"type": "text"}, "entity_id": {"type": "text"}})
+    add_entity(api, p, {"title": {"type": "text"}, "images": {"type": "media"}, "cover": {"type": "media"}})
+    add_relation(api, f"poly_{p}_{f}_images", {"type": "poly", "source": p, "target": f, "config": {"mappedBy": "images"}})
+    add_relation(api, f"poly_{p}_{f}_cover", {"type": "poly", "source": p, "target": f,
+                                              "config": {"mappedBy": "cover", "targetCardinality": 1}})
+    a, b = api.post(f"/api/data/entity/{p}", json=[{"title": "a"}, {"title": "b"}]).json()["data"]
+    api.post(f"/api/data/entity/{f}", json=[
+        {"path": "1.png", "reference": f"{p}.images", "entity_id": str(a["id"])},
+        {"path": "2.png", "reference": f"{p}.images", "entity_id": str(a["id"])},
+        {"path": "c.png", "reference": f"{p}.cover", "entity_id": str(a["id"])},
+        {"path": "3.png", "reference": f"{p}.images", "entity_id": str(b["id"])},
+    ])
+    rows = api.get(f"/api/data/entity/{p}", params={"with": "images,cover", "sort": "id"}).json()["data"]
+    assert [x["path"] for x in rows[0]["images"]] == ["1.png", "2.png"]
+    assert rows[0]["cover"]["path"] == "c.png"
+    assert [x["path"] for x in rows[1]["images"]] == ["3.png"] and rows[1]["cover"] is None
+    r = api.get(f"/api/data/entity/{p}/{a['id']}/images")
+    assert sorted(x["path"] for x in r.json()["data"]) == ["1.png", "2.png"]
