@@ -88,7 +88,8 @@ def admin_headers(node: NodeServer) -> dict[str, str]:
         return dict(cached)
     email = f"admin-{node.port}-{secrets.token_hex(4)}@nodebase.test"
     password = secrets.token_urlsafe(18)
-    node.cli("user", "create", "--email", email, "--password", password, "--role", "admin")
+    # "--password=..." form: a token_urlsafe password may start with "-" (argparse option)
+    node.cli("user", "create", "--email", email, f"--password={password}", "--role", "admin")
     r = httpx.post(node.url + "/api/auth/password/login", json={"email": email, "password": password},
                    timeout=30)
     assert r.status_code == 200, r.text
