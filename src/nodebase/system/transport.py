@@ -13,6 +13,7 @@ from nodebase import __version__
 from nodebase.kernel.caller import require
 from nodebase.kernel.http import json, read_json, truthy
 from nodebase.system.config import CONFIG_VERSION
+from nodebase.system.swagger import SWAGGER_HTML, swagger_asset  # offline Swagger UI
 
 PING = b'{"pong":true}'
 
@@ -93,15 +94,6 @@ async def openapi(request: Request) -> Response:
     return json(build_openapi(nb, server_url=str(request.base_url).rstrip("/")))
 
 
-SWAGGER_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>nodebase API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/api/system/openapi.json", dom_id: "#swagger-ui"});</script>
-</body></html>"""
-
-
 async def swagger(request: Request) -> Response:
     nb = request.app.state.nb
     require(nb.guard, nb.caller(request), "system.openapi")
@@ -124,5 +116,6 @@ def routes() -> list[Route]:
         Route(b + "/permissions", permissions, methods=["GET"]),
         Route(b + "/openapi.json", openapi, methods=["GET"]),
         Route(b + "/swagger", swagger, methods=["GET"]),
+        Route(b + "/swagger/{asset}", swagger_asset, methods=["GET"]),
     ]
     return out
