@@ -309,3 +309,37 @@ def test_missing_file_is_404(admin: httpx.Client) -> None:
     r = admin.get("/api/media/file/never-uploaded.txt")
     assert r.status_code == 404
     assert r.json()["type"] == "NotFoundException"
+
+
+def test_concurrent_uploads_cannot_exceed_max_items(media_node: MediaNode, admin: httpx.Client,
+                                                    request: pytest.FixtureRequest) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    entity, field = entity_with_media(admin, max_items=1)
+    pid = create_row(admin, entity)
+    url = f"{media_node.url}/api/media/entity/{entity}/{pid}/{field}"
+    headers = {**admin.headers, "Content-Type": "application/octet-stream"}
+
+    def send(i: int) -> int:
+        return httpx.post(url, content=os.urandom(200_000), headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(send, range(8)))
+    assert codes.count(201) == 1, codes
+    assert set(codes) == {201, 400}, codes
+    rows = admin.get("/api/data/entity/media",
+                     params={"where": f'{{"reference":"{entity}.{field}"}}'}).json()["data"]
+    assert len(rows) == 1
+    objects = media_node.objects(_swift(media_node, request))
+    assert rows[0]["path"] in objects
+
+
+def test_disabled_media_answers_404(fresh_media_node: object) -> None:
+    node: MediaNode = fresh_media_node("local")  # type: ignore[operator]
+    with node.admin() as admin:
+        assert admin.post("/api/system/config/set/media", json={"enabled": False}).status_code in (200, 202)
+        assert admin.get("/api/media/files").status_code == 404
+        assert admin.post("/api/media/upload/x.txt", content=b"x").status_code == 404
+        assert admin.post("/api/upload/presigned-url", json={"fileName": "x"}).status_code == 404
+        assert admin.post("/api/system/config/set/media", json={"enabled": True}).status_code in (200, 202)
+        assert admin.get("/api/media/files").status_code == 200

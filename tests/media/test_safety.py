@@ -172,6 +172,8 @@ def test_size_limit_413_by_content_length_and_mid_stream(fresh_media_node: objec
                              headers={"Content-Type": "application/octet-stream"})
             assert big.status_code == 413
             assert big.json()["type"] == "PayloadTooLargeException"
+            # the unread rest of a refused body must not be parsed as the next request
+            assert big.headers.get("connection") == "close"
 
             def chunks() -> object:
                 for _ in range(50):

@@ -55,6 +55,8 @@ def check_traversal(name: str) -> None:
     except UnicodeDecodeError:
         raise _refuse(name, "malformed percent-encoding") from None
     for v in variants:
+        if "\ufffd" in v:
+            raise _refuse(name, "malformed character encoding")
         if _CONTROL.search(v):
             raise _refuse(name, "control characters are not allowed")
         if "/" in v or "\\" in v:

@@ -8,8 +8,9 @@ body on as a stream, and turn results into bknd's response shapes. Downloads hon
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -42,6 +43,26 @@ def _base_url(request: Request) -> str:
 
 
 # -- uploads --------------------------------------------------------------------------------
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _closing(handler: Handler) -> Handler:
+    """An upload refused before its body was read (413, 403, 415...) is answered with
+    ``Connection: close``: the unread rest of the body must not be taken for the next request
+    on a kept-alive connection, and the client must not reuse a connection we drop."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except NodebaseError as exc:
+            exc.headers = {**exc.headers, "Connection": "close"}
+            raise
+
+    return wrapped
+
+
+@_closing
 async def upload(request: Request) -> Response:
     service = _media(request)
     caller = request.app.state.nb.caller(request)
@@ -50,6 +71,7 @@ async def upload(request: Request) -> Response:
     return json({"data": stored.row, **stored.upload_body()}, status=201)
 
 
+@_closing
 async def upload_to_entity(request: Request) -> Response:
     service = _media(request)
     caller = request.app.state.nb.caller(request)
@@ -61,6 +83,7 @@ async def upload_to_entity(request: Request) -> Response:
     return json({"ok": True, "result": stored.row, **stored.upload_body()}, status=201)
 
 
+@_closing
 async def signed_upload(request: Request) -> Response:
     service = _media(request)
     q = request.query_params

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from nodebase.kernel.errors import BadRequest
 from nodebase.media.storage.base import (
     ByteRange,
     ObjectInfo,
@@ -29,10 +28,10 @@ def make_storage(url: str, data_dir: Path) -> StorageAdapter:
     if parts.scheme in ("file", "local"):
         raw = unquote(parts.netloc + parts.path) if parts.scheme == "local" else unquote(parts.path)
         path = Path(raw)
-    elif parts.scheme in ("", ) or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
+    elif parts.scheme == "" or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
         path = Path(url)
     else:
-        raise BadRequest(f"Unsupported storage URL scheme {parts.scheme!r} (use file:// or s3://)")
+        raise ValueError(f"Unsupported storage URL scheme {parts.scheme!r} (use file:// or s3://)")
     return LocalStorage(path if path.is_absolute() else data_dir / path)
 
 

@@ -10,7 +10,7 @@ ever holds a whole file in memory.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -62,6 +62,43 @@ class PresignedRequest:
     url: str
     method: str
     headers: dict[str, str]
+
+
+class ChunkStream:
+    """An async iterator over ``read()`` that releases its resource exactly once: at the end,
+    on ``aclose()``, or when dropped unread (a client that hung up before the body started).
+    A plain async generator would never run its ``finally`` if it was never started."""
+
+    def __init__(self, read: Callable[[], Awaitable[bytes]], release: Callable[[], None]) -> None:
+        self._read = read
+        self._release: Callable[[], None] | None = release
+
+    def __aiter__(self) -> ChunkStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._release is None:
+            raise StopAsyncIteration
+        try:
+            data = await self._read()
+        except BaseException:
+            self.close()
+            raise
+        if not data:
+            self.close()
+            raise StopAsyncIteration
+        return data
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class StorageAdapter(Protocol):

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nodebase.media import names
-from nodebase.media.storage.base import CHUNK, ByteRange, ObjectInfo, PresignedRequest
+from nodebase.media.storage.base import (
+    CHUNK,
+    ByteRange,
+    ChunkStream,
+    ObjectInfo,
+    PresignedRequest,
+)
 
 T = TypeVar("T")
 
@@ -147,23 +153,26 @@ class LocalStorage:
         except OSError as exc:  # ELOOP: a symlink where a file should be
             raise FileNotFoundError(key) from exc
         start = byte_range.start if byte_range else 0
-        remaining = byte_range.length if byte_range else None
-        return self._read(fd, start, remaining)
+        remaining = [byte_range.length if byte_range else -1]
+        positioned = [start == 0]
 
-    async def _read(self, fd: int, start: int, remaining: int | None) -> AsyncIterator[bytes]:
-        try:
-            if start:
+        async def read() -> bytes:
+            if not positioned[0]:
                 await self._run(os.lseek, fd, start, os.SEEK_SET)
-            while remaining is None or remaining > 0:
-                n = CHUNK if remaining is None else min(CHUNK, remaining)
-                data = await self._run(os.read, fd, n)
-                if not data:
-                    break
-                if remaining is not None:
-                    remaining -= len(data)
-                yield data
-        finally:
-            os.close(fd)
+                positioned[0] = True
+            if remaining[0] == 0:
+                return b""
+            n = CHUNK if remaining[0] < 0 else min(CHUNK, remaining[0])
+            data = await self._run(os.read, fd, n)
+            if remaining[0] > 0:
+                remaining[0] -= len(data)
+            return data
+
+        def release() -> None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+        return ChunkStream(read, release)
 
     async def list(self) -> list[ObjectInfo]:
         def scan() -> list[ObjectInfo]:

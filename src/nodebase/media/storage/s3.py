@@ -31,6 +31,7 @@ from nodebase.media import names
 from nodebase.media.storage.base import (
     CHUNK,
     ByteRange,
+    ChunkStream,
     ObjectInfo,
     PresignedRequest,
     StorageUnavailable,
@@ -55,7 +56,7 @@ class S3Config:
     def from_url(cls, url: str) -> S3Config:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
-            raise BadRequest("A storage URL for S3 looks like s3://BUCKET?endpoint=...&region=...")
+            raise ValueError("A storage URL for S3 looks like s3://BUCKET?endpoint=...&region=...")
         q = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         bucket = parts.hostname or parts.netloc
         access_key = q.get("access_key") or q.get("accessKeyId") or None
@@ -205,18 +206,17 @@ class S3Storage:
         if byte_range is not None:
             kwargs["Range"] = f"bytes={byte_range.start}-{byte_range.end}"
         res = await self._run(self.client.get_object, **kwargs)
-        return self._read(res["Body"])
+        body = res["Body"]
 
-    async def _read(self, body: Any) -> AsyncIterator[bytes]:
-        try:
-            while True:
-                data = await self._run(body.read, CHUNK)
-                if not data:
-                    break
-                yield data
-        finally:
+        async def read() -> bytes:
+            data: bytes = await self._run(body.read, CHUNK)
+            return data
+
+        def release() -> None:
             with contextlib.suppress(Exception):
                 body.close()
+
+        return ChunkStream(read, release)
 
     async def list(self) -> list[ObjectInfo]:
         def collect() -> list[ObjectInfo]:
