@@ -30,6 +30,7 @@ from nodebase.kernel.events import EventBus
 from nodebase.kernel.http import error_response, json
 from nodebase.kernel.permissions import PermissionRegistry
 from nodebase.media.module import MediaModule
+from nodebase.media.openapi import media_paths
 from nodebase.media.transport import routes as media_routes
 from nodebase.system.config import ConfigManager
 from nodebase.system.config_store import ConfigStore
@@ -75,7 +76,7 @@ class Nodebase:
         self.config.register(self.auth)
         #: OpenAPI descriptions of module routes: each is called with the node and returns
         #: path items ({"/api/x": {"get": {...}}}); see nodebase.system.openapi
-        self.openapi_paths: list[Callable[[Any], Mapping[str, Any]]] = []
+        self.openapi_paths: list[Callable[[Any], Mapping[str, Any]]] = [media_paths]
         self._started = False
 
     def caller(self, request: Request) -> Caller:
