@@ -85,10 +85,11 @@ class MediaNode:
 
 
 def start_media_node(kind: str, backend: str, request: pytest.FixtureRequest,
-                     tmp_path_factory: pytest.TempPathFactory) -> MediaNode:
+                     tmp_path_factory: pytest.TempPathFactory, workers: int = 1) -> MediaNode:
     env = storage_env(kind, request)
     data_dir = tmp_path_factory.mktemp(f"media-{kind}-{backend}")
-    server = NodeServer(data_dir, database_url=_database_url(backend, request), env=env).start()
+    server = NodeServer(data_dir, database_url=_database_url(backend, request), env=env,
+                        workers=workers).start()
     return MediaNode(server, kind, env)
 
 
@@ -112,8 +113,8 @@ def fresh_media_node(request: pytest.FixtureRequest, backend: str,
     """Factory for a node of its own (tests that change the media config)."""
     started: list[MediaNode] = []
 
-    def make(kind: str) -> MediaNode:
-        node = start_media_node(kind, backend, request, tmp_path_factory)
+    def make(kind: str, workers: int = 1) -> MediaNode:
+        node = start_media_node(kind, backend, request, tmp_path_factory, workers)
         started.append(node)
         return node
 

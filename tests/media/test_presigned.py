@@ -188,3 +188,22 @@ def test_s3_completion_enforces_size_limit(fresh_media_node: object, request: py
         # S3 itself refuses a Content-Type other than the signed one
         typed = _presign(admin, "t.txt", "text/plain")
         assert _put(str(typed["uploadUrl"]), b"x", "text/html")[0] == 403
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_signed_urls_work_across_workers(fresh_media_node: object) -> None:
+    """Two worker processes share the signing secret (one file in the data dir)."""
+    node: MediaNode = fresh_media_node("local", workers=2)  # type: ignore[operator]
+    assert node.server.proc is not None
+    with node.admin() as admin:
+        admin.post("/api/media/upload/w.txt", content=b"either worker", headers={"Content-Type": "text/plain"})
+        for i in range(12):
+            with httpx.Client(headers=admin.headers, base_url=node.url) as fresh:  # new connection
+                url = fresh.post("/api/media/presigned-url", json={"name": "w.txt"}).json()["downloadUrl"]
+            assert _get(url) == (200, b"either worker"), i
+            up = _presign(admin, f"w{i}.txt", "text/plain")
+            assert _put(str(up["uploadUrl"]), f"v{i}".encode(), "text/plain")[0] == 201, i
+    import psutil
+
+    workers = psutil.Process(node.server.proc.pid).children(recursive=True)
+    assert len(workers) >= 2
