@@ -156,14 +156,17 @@ async def _sign_in_action(request: Request, action: str) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """Sign in with e-mail and password (JSON: user and token; form post: 302)."""
     return await _sign_in_action(request, "login")
 
 
 async def register(request: Request) -> Response:
+    """Create an account with e-mail and password and sign in."""
     return await _sign_in_action(request, "register")
 
 
 async def logout(request: Request) -> Response:
+    """Sign out: clear the auth cookie."""
     module = _auth(request)
     if is_json_request(request):
         response: Response = json({"ok": True})
@@ -177,6 +180,7 @@ async def logout(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
+    """The signed-in user (403 {"user": null} when anonymous)."""
     module = _auth(request)
     caller = caller_of(request)
     if caller.user is None:
@@ -194,6 +198,7 @@ async def me(request: Request) -> Response:
 
 
 async def refresh(request: Request) -> Response:
+    """A new token (and cookie) for the signed-in user."""
     module = _auth(request)
     session = await module.service.refresh(caller_of(request))
     response = json({"user": session.user, "token": session.token})
@@ -202,6 +207,7 @@ async def refresh(request: Request) -> Response:
 
 
 async def change_password(request: Request) -> Response:
+    """Change the signed-in user's password; older tokens stop working."""
     module = _auth(request)
     session = await module.service.change_password(caller_of(request), await _body(request), _ip(request))
     response = json({"user": session.user, "token": session.token})
@@ -210,6 +216,7 @@ async def change_password(request: Request) -> Response:
 
 
 async def strategies(request: Request) -> Response:
+    """The enabled sign-in strategies."""
     module = _auth(request)
     cfg = module.service.config
     include_disabled = request.query_params.get("include_disabled") in ("1", "true")
@@ -231,6 +238,7 @@ def _require(request: Request, permission: str, context: dict[str, Any] | None =
 
 
 async def create_user(request: Request) -> Response:
+    """Create a user with any role (admins)."""
     module = _auth(request)
     _require(request, "auth.user.create")
     _require(request, "data.entity.create", {"entity": "users"})
@@ -239,6 +247,7 @@ async def create_user(request: Request) -> Response:
 
 
 async def create_user_schema(request: Request) -> Response:
+    """JSON schema of the create-user body."""
     module = _auth(request)
     cfg = module.service.config
     return json({
@@ -254,12 +263,14 @@ async def create_user_schema(request: Request) -> Response:
 
 # -- API keys -------------------------------------------------------------------------------
 async def apikeys_list(request: Request) -> Response:
+    """List API keys (never the keys themselves)."""
     module = _auth(request)
     _require(request, "auth.apikey.manage")
     return json({"data": [k.public() for k in await module.service.apikeys.list()]})
 
 
 async def apikeys_create(request: Request) -> Response:
+    """Create an API key; the key is returned once."""
     from nodebase.auth.apikeys import parse_expiry
 
     module = _auth(request)
@@ -277,6 +288,7 @@ async def apikeys_create(request: Request) -> Response:
 
 
 async def apikeys_revoke(request: Request) -> Response:
+    """Revoke an API key."""
     module = _auth(request)
     _require(request, "auth.apikey.manage")
     record = await module.service.apikeys.revoke(request.path_params["id"])
@@ -286,6 +298,7 @@ async def apikeys_revoke(request: Request) -> Response:
 
 # -- passkeys -------------------------------------------------------------------------------
 async def passkey_register_options(request: Request) -> Response:
+    """WebAuthn creation options for the signed-in user."""
     module = _auth(request)
     user = await module.service.signed_in_user(caller_of(request))
     options = await module.passkeys.registration_options(module.service.config.passkey, user, _origin(request))
@@ -293,6 +306,7 @@ async def passkey_register_options(request: Request) -> Response:
 
 
 async def passkey_register_verify(request: Request) -> Response:
+    """Register a passkey for the signed-in user."""
     module = _auth(request)
     user = await module.service.signed_in_user(caller_of(request))
     body = await _body(request)
@@ -302,6 +316,7 @@ async def passkey_register_verify(request: Request) -> Response:
 
 
 async def passkey_login_options(request: Request) -> Response:
+    """WebAuthn request options (with an e-mail: that account's passkeys)."""
     from nodebase.auth.passwords import normalise_email
 
     module = _auth(request)
@@ -314,6 +329,7 @@ async def passkey_login_options(request: Request) -> Response:
 
 
 async def passkey_login_verify(request: Request) -> Response:
+    """Sign in with a passkey."""
     module = _auth(request)
     body = await _body(request)
     credential = body.get("credential")
@@ -332,12 +348,14 @@ async def passkey_login_verify(request: Request) -> Response:
 
 
 async def passkeys_list(request: Request) -> Response:
+    """The signed-in user's passkeys."""
     module = _auth(request)
     user = await module.service.signed_in_user(caller_of(request))
     return json({"data": [p.public() for p in await module.passkeys.list(user)]})
 
 
 async def passkey_rename(request: Request) -> Response:
+    """Rename one of the signed-in user's passkeys."""
     module = _auth(request)
     user = await module.service.signed_in_user(caller_of(request))
     body = await _body(request)
@@ -346,6 +364,7 @@ async def passkey_rename(request: Request) -> Response:
 
 
 async def passkey_delete(request: Request) -> Response:
+    """Delete one of the signed-in user's passkeys."""
     module = _auth(request)
     user = await module.service.signed_in_user(caller_of(request))
     await module.passkeys.delete(user, request.path_params["id"])
@@ -353,6 +372,7 @@ async def passkey_delete(request: Request) -> Response:
 
 
 async def passkey_page(request: Request) -> Response:
+    """A page that signs in and manages passkeys in the browser."""
     _auth(request)
     return HTMLResponse(PASSKEY_PAGE, headers={
         "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
