@@ -343,3 +343,18 @@ def test_disabled_media_answers_404(fresh_media_node: object) -> None:
         assert admin.post("/api/upload/presigned-url", json={"fileName": "x"}).status_code == 404
         assert admin.post("/api/system/config/set/media", json={"enabled": True}).status_code in (200, 202)
         assert admin.get("/api/media/files").status_code == 200
+
+
+def test_malformed_multipart_bodies_are_4xx(admin: httpx.Client) -> None:
+    def send(ctype: str, body: bytes) -> int:
+        return admin.post("/api/media/upload/mp.txt", content=body, headers={"Content-Type": ctype}).status_code
+
+    long_b = "b" * 5000
+    assert send(f"multipart/form-data; boundary={long_b}", f"--{long_b}\r\n".encode()) == 400
+    many = b"--B\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(40)) + b"\r\nxx\r\n--B--\r\n"
+    assert send("multipart/form-data; boundary=B", many) == 400
+    truncated = b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\npartial'
+    assert send("multipart/form-data; boundary=B", truncated) == 400
+    garbage = b"--B\r\nContent-Disposition: \xff\xfe;;;filename\r\n\r\nxx\r\n--B--\r\n"
+    assert send("multipart/form-data; boundary=B", garbage) in (400, 201)
+    assert send("multipart/form-data; boundary=B", b"no boundary at all") == 400

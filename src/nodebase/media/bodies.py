@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from python_multipart import MultipartParser
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -79,7 +79,13 @@ class _MultipartFile:
         self._headers: dict[bytes, bytes] = {}
         self._state = "seeking"  # seeking | found | done
         self._in_chosen = False
-        self._parser = MultipartParser(boundary, {
+        try:
+            self._parser = self._make_parser(boundary)
+        except FormParserError as exc:
+            raise BadRequest(f"Malformed multipart body: {exc}") from None
+
+    def _make_parser(self, boundary: bytes) -> MultipartParser:
+        return MultipartParser(boundary, {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,
             "on_header_value": self._header_value,
@@ -127,7 +133,7 @@ class _MultipartFile:
     def _feed(self, chunk: bytes) -> None:
         try:
             self._parser.write(chunk)
-        except MultipartParseError as exc:
+        except FormParserError as exc:
             raise BadRequest(f"Malformed multipart body: {exc}") from None
 
     async def find_file(self) -> None:
