@@ -148,14 +148,26 @@ def test_check_traversal_accepts_plain_names() -> None:
 
 
 def test_sanitized_names_never_hold_separators_or_percent() -> None:
-    for name in ["a%2ex", "weird name%41.txt", "tab\tname", "ünïcödé €.txt", "x" * 400 + ".jpeg"]:
+    for name in ["a%2ex", "weird name%41.txt", "tab\tname", "ünïcödé €.txt", "x" * 400 + ".jpeg",
+                 "é" * 300, "ü" * 150 + ".日本語"]:
         try:
             out = sanitize(name)
         except InvalidFileName:
             continue
         assert "/" not in out and "\\" not in out and "%" not in out and not out.startswith(".")
-        assert len(out) <= 200
+        assert len(out.encode()) <= 200
     assert sanitize("x" * 400 + ".jpeg").endswith(".jpeg")
+    assert sanitize("é" * 300 + ".txt") == "é" * 98 + ".txt"  # 200 bytes of UTF-8
+
+
+def test_long_unicode_names_fit_the_file_system(admin: httpx.Client) -> None:
+    r = admin.post("/api/media/upload/" + "日" * 120 + ".txt", content=b"x",
+                   headers={"Content-Type": "text/plain"})
+    assert r.status_code == 201, r.text
+    name = r.json()["name"]
+    assert len(name.encode()) <= 200 and name.endswith(".txt")
+    assert admin.get(f"/api/media/file/{name}").content == b"x"
+    assert admin.get("/api/media/file/" + "日" * 120 + ".txt").status_code == 404
 
 
 def test_size_limit_413_by_content_length_and_mid_stream(fresh_media_node: object,

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from nodebase.kernel.errors import BadRequest
 
-MAX_KEY_LENGTH = 200
+MAX_KEY_LENGTH = 200  # UTF-8 bytes
 _RANDOM_ALPHABET = string.ascii_letters + string.digits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -76,13 +76,20 @@ def sanitize(name: str) -> str:
     clean = clean.lstrip(".-_") or ""
     if not clean or clean.strip("._-") == "":
         raise _refuse(name, "no usable characters")
-    if len(clean) > MAX_KEY_LENGTH:
+    if _size(clean) > MAX_KEY_LENGTH:
         stem, dot, ext = clean.rpartition(".")
-        if dot and 0 < len(ext) <= 16:
-            clean = stem[: MAX_KEY_LENGTH - len(ext) - 1] + "." + ext
-        else:
-            clean = clean[:MAX_KEY_LENGTH]
+        if not (dot and stem and 0 < len(ext) <= 16 and ext.isascii()):
+            stem, ext = clean, ""
+        budget = MAX_KEY_LENGTH - (len(ext) + 1 if ext else 0)
+        while _size(stem) > budget:
+            stem = stem[:-1]
+        clean = f"{stem}.{ext}" if ext else stem
     return clean
+
+
+def _size(text: str) -> int:
+    """Length in UTF-8 bytes: what file systems (255-byte names) and S3 (1,024) limit."""
+    return len(text.encode("utf-8"))
 
 
 def check_key(key: str) -> str:
@@ -96,7 +103,8 @@ def check_key(key: str) -> str:
 
 
 def is_canonical(key: str) -> bool:
-    return bool(_KEY.match(key)) and len(key) <= MAX_KEY_LENGTH and key == unicodedata.normalize("NFC", key)
+    return (bool(_KEY.match(key)) and _size(key) <= MAX_KEY_LENGTH
+            and key == unicodedata.normalize("NFC", key))
 
 
 def extension_for(mime: str, fallback_name: str | None = None) -> str:

@@ -416,7 +416,7 @@ class MediaService:
         self._check_mime(mime)
         ttl = self._expires(expires_in)
         key = f"{names.random_name(length=12)}-{names.sanitize(filename)}"
-        if len(key) > names.MAX_KEY_LENGTH:
+        if len(key.encode()) > names.MAX_KEY_LENGTH:
             key = names.random_name(names.extension_for(mime, filename))
         expires_at = _iso(datetime.now(UTC) + timedelta(seconds=ttl))
         presigned = self.storage.presign_put(key, mime, ttl)
