@@ -78,6 +78,18 @@ class Nodebase:
         #: path items ({"/api/x": {"get": {...}}}); see nodebase.system.openapi
         self.openapi_paths: list[Callable[[Any], Mapping[str, Any]]] = [media_paths]
         self._started = False
+        self._next_refresh = 0.0
+
+    async def refresh(self) -> None:
+        """At most once a second: reload config that another worker or host changed."""
+        now = time.monotonic()
+        if now < self._next_refresh or not self._started:
+            return
+        self._next_refresh = now + 1.0
+        try:
+            await self.config.reload_if_changed()
+        except Exception:
+            log.exception("reloading configuration failed")
 
     def caller(self, request: Request) -> Caller:
         return self._resolve_caller(request)
