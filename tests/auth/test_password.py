@@ -223,3 +223,23 @@ def test_no_input_makes_a_5xx(node: NodeServer) -> None:
         r = c.get("/api/auth/me", headers={"Cookie": "auth=%zz%; other=1"})
         assert r.status_code == 403
         assert isinstance(httpx.get(node.url + "/api/auth/strategies").json(), dict)
+
+
+def test_auth_and_strategies_can_be_switched_off(make_node: object) -> None:
+    server: NodeServer = make_node()  # type: ignore[operator]
+    admin = admin_headers(server)
+    with server.client() as c:
+        address = email("off")
+        register(c, address)
+        r = c.post("/api/system/config/set/auth", headers=admin,
+                   json={"strategies": {"password": {"enabled": False}}})
+        assert r.status_code == 202, r.text
+        assert login(c, address).status_code == 404
+        assert "password" not in c.get("/api/auth/strategies").json()["strategies"]
+        assert c.get("/api/auth/strategies?include_disabled=1").json()["strategies"]["password"]["enabled"] is False
+        r = c.post("/api/system/config/set/auth", headers=admin, json={"enabled": False})
+        assert r.status_code == 202, r.text
+        assert c.get("/api/auth/strategies").status_code == 404
+        # the guard stays on, and existing tokens and keys still identify their callers
+        assert c.get("/api/system/config", headers=admin).status_code == 200
+        assert c.get("/api/system/config").status_code == 403
