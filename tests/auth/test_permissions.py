@@ -137,6 +137,9 @@ def test_a_role_with_a_row_filter_sees_and_changes_only_its_rows(world: World) -
     assert q["data"] == [] and q["meta"]["count"] == 0
     assert _call(w.node, o, "GET", f"{e}/{w.other_post}", None).status_code == 404
     assert _call(w.node, o, "GET", f"{e}/{w.own_post}", None).json()["data"]["title"] == "mine"
+    # related rows of a parent outside the filter stay hidden too
+    assert _call(w.node, o, "GET", f"{e}/{w.other_post}/{w.comments}", None).status_code == 404
+    assert _call(w.node, o, "GET", f"{e}/{w.own_post}/{w.comments}", None).status_code == 200
     assert _call(w.node, o, "POST", e + "/fn/count", {}).json()["count"] == 1
     assert _call(w.node, o, "POST", e + "/fn/exists", {"id": w.other_post}).json()["exists"] is False
     assert _call(w.node, o, "PATCH", f"{e}/{w.other_post}", {"title": "x"}).status_code == 404

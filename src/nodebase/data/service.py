@@ -176,7 +176,12 @@ class DataService:
                 context={"entity": name, "relation": reference, "valid": sorted(entity.references)},
             )
         pk = self._id(entity, id)
-        self._scope(caller, "data.entity.read", entity, pk)
+        parent_scope = self._scope(caller, "data.entity.read", entity, pk)
+        if parent_scope:
+            # the parent row itself must be visible under the caller's row filter
+            visible = await self.repo.find_one(entity, pk, RepoQuery(select=["id"]), scope=parent_scope)
+            if visible is None:
+                raise NotFound(f"No {name} with id {id!r}", context={"entity": name, "id": id})
         target = self.schema.entities[ref.target]
         scope = self._scope(caller, "data.entity.read", target)
         q = self.parse_query(target, query)
