@@ -859,7 +859,18 @@ class Nodebase(BkndLike):
             log("!" * 78)
         self.create_entity()
         self.seed_and_pick()
-        if self.auth:
+        if self.auth and self.anonymous:
+            expect(
+                *http(
+                    "PATCH",
+                    self.base + "/api/system/config/patch/auth/guard",
+                    {"enabled": False},
+                    self.auth,
+                ),
+                "disable guard",
+            )
+            self.info.auth += ", guard turned off for --anonymous"
+        elif self.auth:
             st, _ = http("GET", self.base + "/api/data/entity/posts?limit=1")
             if 200 <= st < 300:
                 self.info.notes.append(
@@ -875,8 +886,15 @@ SYSTEM_CLASSES: dict[str, type[System]] = {
 
 
 def git_describe() -> str:
-    res = run_cmd(["git", "-C", str(REPO_DIR), "log", "-1", "--format=%h %s"], timeout=30)
-    return f"nodebase @ {res.stdout.strip()}" if res.returncode == 0 else "nodebase"
+    """The last commit that touched src/ (what the measured nodebase is), plus a dirty mark."""
+    git = ["git", "-C", str(REPO_DIR)]
+    res = run_cmd([*git, "log", "-1", "--format=%h %s", "--", "src"], timeout=30)
+    if res.returncode != 0:
+        return "nodebase"
+    dirty = run_cmd([*git, "status", "--porcelain", "--", "src"], timeout=30).stdout.strip()
+    return f"nodebase @ {res.stdout.strip()}" + (
+        " (+ uncommitted changes in src/)" if dirty else ""
+    )
 
 
 # --------------------------------------------------------------------------------------------
