@@ -10,8 +10,10 @@ own connection and always see the last commit.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +21,12 @@ from typing import Any
 
 from nodebase.kernel.database.base import IntegrityProblem, Params
 from nodebase.kernel.database.dialect import Dialect, SqliteDialect
+
+log = logging.getLogger("nodebase.sqlite")
+
+#: the WAL is checkpointed by a background thread, not inline on the event loop's commits
+CHECKPOINT_INTERVAL = 0.25
+WRITER_AUTOCHECKPOINT = 4000  # pages (~16 MB of WAL)
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -78,14 +86,45 @@ class SqliteDatabase:
         self._read: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._local_writes = 0
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
 
     async def connect(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._write = _open(self.path)
         self._read = self._write if self.path == ":memory:" else _open(self.path)
+        if self.path != ":memory:":
+            # A commit that crosses the auto-checkpoint threshold copies the WAL back into the
+            # database and fsyncs, inside the event loop. A thread does most of that copying
+            # (sqlite3 releases the GIL for the I/O); the writer keeps a higher threshold so
+            # that its own, now small, checkpoint restarts the WAL and bounds its size.
+            self._write.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT}")
+            self._stop_checkpoints.clear()
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="nodebase-wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        conn = _open(self.path)
+        try:
+            while not self._stop_checkpoints.wait(CHECKPOINT_INTERVAL):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # busy or locked: try again next round
+                    log.debug("wal checkpoint skipped: %s", exc)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("wal checkpoint failed: %s", exc)
+        finally:
+            conn.close()
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            self._checkpointer.join(timeout=10)
+            self._checkpointer = None
         for conn in {id(c): c for c in (self._read, self._write) if c is not None}.values():
             conn.close()
         self._read = self._write = None
