@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from nodebase.auth.config import AuthConfig, default_auth_config, parse_auth_config
 from nodebase.auth.guard import RoleGuard
 from nodebase.auth.middleware import AuthMiddleware, caller_of
-from nodebase.auth.passkeys import PasskeyService
 from nodebase.auth.ratelimit import make_limiter
 from nodebase.auth.repository import (
     ApiKeyRepository,
@@ -26,6 +25,7 @@ from nodebase.kernel.permissions import Permission
 
 if TYPE_CHECKING:
     from nodebase.app import Nodebase
+    from nodebase.auth.passkeys import PasskeyService
 
 log = logging.getLogger("nodebase.auth")
 
@@ -53,11 +53,20 @@ class AuthModule:
         nb.permissions.add(APIKEY_PERMISSION)
         self.users = UserRepository(nb.db)
         self.service = AuthService(nb.data.service, self.users, ApiKeyRepository(nb.db))
-        self.passkeys = PasskeyService(PasskeyRepository(nb.db), ChallengeRepository(nb.db))
+        self._passkeys: PasskeyService | None = None
         self._secret: bytes | None = None
         nb.routes.extend(routes())
         nb.asgi_wrappers.append(lambda app: AuthMiddleware(app, self.service))
         nb.set_authenticator(caller_of)
+
+    @property
+    def passkeys(self) -> PasskeyService:
+        """Built on first use: importing webauthn costs ~0.15 s of cold start."""
+        if self._passkeys is None:
+            from nodebase.auth.passkeys import PasskeyService
+
+            self._passkeys = PasskeyService(PasskeyRepository(self.nb.db), ChallengeRepository(self.nb.db))
+        return self._passkeys
 
     # -- config module protocol ------------------------------------------------------------
     def default_config(self) -> dict[str, Any]:
