@@ -96,11 +96,6 @@ async def exists_rows(call: Call) -> tuple[int, Any]:
     return 200, {"entity": name, "exists": await call.nb.data.service.exists(name, await call.json(required=False), call.caller)}
 
 
-async def _by_id_or_action(call: Call) -> tuple[int, Any]:
-    """GET /entity/{e}/{id}/{x}: a reference, except POST-only actions."""
-    return await read_reference(call)
-
-
 async def _post_two(call: Call) -> tuple[int, Any]:
     """POST /entity/{e}/query."""
     if call.params.get("id") == "query":
@@ -124,7 +119,7 @@ def mount_fast(router: FastRouter, basepath: str = "/api/data") -> None:
     table: dict[int, dict[str, Handler]] = {
         1: {"GET": list_rows, "POST": create_rows, "PATCH": update_rows, "DELETE": delete_rows},
         2: {"GET": read_row, "PATCH": update_row, "DELETE": delete_row, "POST": _post_two},
-        3: {"GET": _by_id_or_action, "POST": _post_three},
+        3: {"GET": read_reference, "POST": _post_three},
     }
     router.add(basepath + "/entity", ["entity", "id", "reference"], table)
 
