@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,10 +28,9 @@ from nodebase.kernel.database import Database, open_database
 from nodebase.kernel.errors import NodebaseError
 from nodebase.kernel.events import EventBus
 from nodebase.kernel.http import error_response, json
+from nodebase.kernel.node import AsgiWrapper, ConfigurableModule, Lifecycle, OpenApiPaths
 from nodebase.kernel.permissions import PermissionRegistry
 from nodebase.media.module import MediaModule
-from nodebase.media.openapi import media_paths
-from nodebase.media.transport import routes as media_routes
 from nodebase.system.config import ConfigManager
 from nodebase.system.config_store import ConfigStore
 from nodebase.system.transport import routes as system_routes
@@ -50,7 +49,7 @@ class _GuardProxy:
 
 
 class Nodebase:
-    """One node: settings, database, event bus, guard, config and modules."""
+    """One node: settings, database, event bus, guard, config and modules (a kernel ``Node``)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
@@ -58,27 +57,49 @@ class Nodebase:
         self.started_at = time.monotonic()
         self.db: Database = open_database(self.settings.resolved_database_url)
         self.events = EventBus()
-        self.guard = _GuardProxy()
+        self._guard = _GuardProxy()
         self.permissions = PermissionRegistry()
         self.config = ConfigManager(ConfigStore(self.db))
-        self.data = DataModule(self.db, self.events, self.guard, self.settings.resolved_schema_file)
-        self.data.store = self.config.store
-        self.config.register(self.data)
-        self.media = MediaModule(self.data, self.events, self.guard,
-                                 storage_url=self.settings.storage_url,
-                                 data_dir=self.settings.resolved_data_dir)
-        self.config.register(self.media)
         self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
-        self.routes: list[BaseRoute] = [*system_routes(), *data_routes(), *media_routes()]
+        self.routes: list[BaseRoute] = [*system_routes(), *data_routes()]
         #: wrap the whole ASGI app, outermost last (auth resolves the caller before any route)
-        self.asgi_wrappers: list[Callable[[Any], Any]] = []
-        self.auth = AuthModule(self)
-        self.config.register(self.auth)
+        self.asgi_wrappers: list[AsgiWrapper] = []
         #: OpenAPI descriptions of module routes: each is called with the node and returns
         #: path items ({"/api/x": {"get": {...}}}); see nodebase.system.openapi
-        self.openapi_paths: list[Callable[[Any], Mapping[str, Any]]] = [media_paths]
+        self.openapi_paths: list[OpenApiPaths] = []
+        self._on_start: list[Lifecycle] = []
+        self._on_stop: list[Lifecycle] = []
         self._started = False
         self._next_refresh = 0.0
+        # the modules, in dependency order
+        self.data = DataModule(self.db, self.events, self.guard, self.settings.resolved_schema_file)
+        self.data.store = self.config.store
+        self.add_config(self.data)
+        self.media = MediaModule(self, self.data)
+        self.auth = AuthModule(self, self.data)
+
+    # -- kernel.node.Node --------------------------------------------------------------------
+    @property
+    def guard(self) -> Guard:
+        return self._guard
+
+    def add_routes(self, routes: Iterable[BaseRoute]) -> None:
+        self.routes.extend(routes)
+
+    def add_openapi(self, paths: OpenApiPaths) -> None:
+        self.openapi_paths.append(paths)
+
+    def add_asgi_wrapper(self, wrap: AsgiWrapper) -> None:
+        self.asgi_wrappers.append(wrap)
+
+    def add_config(self, module: ConfigurableModule) -> None:
+        self.config.register(module)
+
+    def on_start(self, fn: Lifecycle) -> None:
+        self._on_start.append(fn)
+
+    def on_stop(self, fn: Lifecycle) -> None:
+        self._on_stop.append(fn)
 
     async def refresh(self) -> None:
         """At most once a second: reload config that another worker or host changed."""
@@ -98,7 +119,7 @@ class Nodebase:
         self._resolve_caller = fn
 
     def set_guard(self, guard: Guard) -> None:
-        self.guard.target = guard
+        self._guard.target = guard
 
     async def start(self) -> None:
         if self._started:
@@ -107,11 +128,17 @@ class Nodebase:
         await self.db.connect()
         await self.config.store.ensure()
         await self.config.load()
+        for fn in self._on_start:
+            await fn()
         self._started = True
 
     async def stop(self) -> None:
         if self._started:
-            await self.media.close()
+            for fn in reversed(self._on_stop):
+                try:
+                    await fn()
+                except Exception:
+                    log.exception("a module's stop hook failed: %r", fn)
             await self.db.close()
             self._started = False
 

@@ -1,5 +1,5 @@
 """The Auth module: the ``users`` system entity, the ``auth`` config document, the guard, the
-caller middleware and the ``/api/auth`` routes, wired into a :class:`~nodebase.app.Nodebase`.
+caller middleware and the ``/api/auth`` routes, wired into the node through :class:`~nodebase.kernel.node.Node`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from nodebase.auth.repository import (
 from nodebase.auth.service import AuthService
 from nodebase.auth.tokens import Tokens, load_or_create_secret
 from nodebase.auth.transport import routes
+from nodebase.data.module import DataModule
+from nodebase.kernel.node import Node
 from nodebase.kernel.permissions import Permission
 
 if TYPE_CHECKING:
-    from nodebase.app import Nodebase
     from nodebase.auth.passkeys import PasskeyService
 
 log = logging.getLogger("nodebase.auth")
@@ -47,17 +48,18 @@ APIKEY_PERMISSION = Permission("auth.apikey.manage", description="create, list a
 class AuthModule:
     name = "auth"
 
-    def __init__(self, nb: Nodebase) -> None:
+    def __init__(self, nb: Node, data: DataModule) -> None:
         self.nb = nb
-        nb.data.register_system_entity("users", USERS_ENTITY)
+        data.register_system_entity("users", USERS_ENTITY)
         nb.permissions.add(APIKEY_PERMISSION)
         self.users = UserRepository(nb.db)
-        self.service = AuthService(nb.data.service, self.users, ApiKeyRepository(nb.db))
+        self.service = AuthService(data.service, self.users, ApiKeyRepository(nb.db))
         self._passkeys: PasskeyService | None = None
         self._secret: bytes | None = None
-        nb.routes.extend(routes())
-        nb.asgi_wrappers.append(lambda app: AuthMiddleware(app, self.service))
+        nb.add_routes(routes())
+        nb.add_asgi_wrapper(lambda app: AuthMiddleware(app, self.service))
         nb.set_authenticator(caller_of)
+        nb.add_config(self)
 
     @property
     def passkeys(self) -> PasskeyService:

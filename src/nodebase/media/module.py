@@ -19,9 +19,9 @@ from typing import Any
 
 from nodebase.data.module import DataModule
 from nodebase.data.service import DELETE_AFTER
-from nodebase.kernel.caller import Guard
 from nodebase.kernel.errors import ConfigInvalid
-from nodebase.kernel.events import EventBus
+from nodebase.kernel.node import Node
+from nodebase.media.openapi import media_paths
 from nodebase.media.presign import UrlSigner, load_or_create_secret
 from nodebase.media.service import (
     DEFAULT_EXPIRES,
@@ -33,6 +33,7 @@ from nodebase.media.service import (
     MediaSettings,
 )
 from nodebase.media.storage import StorageAdapter, make_storage
+from nodebase.media.transport import routes
 
 CONFIG_KEYS = {"enabled", "basepath", "entity_name", "storage", "allowed_mime_types", "presigned",
                "adapter"}
@@ -41,15 +42,18 @@ CONFIG_KEYS = {"enabled", "basepath", "entity_name", "storage", "allowed_mime_ty
 class MediaModule:
     name = "media"
 
-    def __init__(self, data: DataModule, events: EventBus, guard: Guard, *, storage_url: str,
-                 data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.storage: StorageAdapter = make_storage(storage_url, data_dir)
+    def __init__(self, nb: Node, data: DataModule) -> None:
+        self.data_dir: Path = nb.settings.resolved_data_dir
+        self.storage: StorageAdapter = make_storage(nb.settings.storage_url, self.data_dir)
         data.register_system_entity(MEDIA_ENTITY, copy.deepcopy(MEDIA_ENTITY_SPEC))
-        self.service = MediaService(data.service, events, guard, self.storage,
+        self.service = MediaService(data.service, nb.events, nb.guard, self.storage,
                                     UrlSigner(b"\0" * 32))
-        events.on(DELETE_AFTER, self.service.on_rows_deleted)
+        nb.events.on(DELETE_AFTER, self.service.on_rows_deleted)
         self._started = False
+        nb.add_config(self)
+        nb.add_routes(routes())
+        nb.add_openapi(media_paths)
+        nb.on_stop(self.close)
 
     @property
     def enabled(self) -> bool:

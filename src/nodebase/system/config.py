@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from typing import Any, Protocol
+from typing import Any
 
 from nodebase.kernel.errors import BadRequest, ConfigInvalid, NotFound
+from nodebase.kernel.node import ConfigurableModule
 from nodebase.system.config_store import ConfigStore
 
 CONFIG_VERSION = 10
 MASK = "********"
-
-
-class ConfigurableModule(Protocol):
-    name: str
-
-    def default_config(self) -> dict[str, Any]: ...
-
-    async def apply_config(self, doc: dict[str, Any], *, drop: bool) -> dict[str, Any]:
-        """Validate ``doc``, make it live, and return the normalised document to store."""
-        ...
-
-    async def start(self, stored: dict[str, Any] | None) -> dict[str, Any]:
-        """At start: make the stored document (or the module's own source) live."""
-        ...
-
-    def secret_paths(self) -> list[str]: ...
 
 
 def _split(path: str) -> list[str]:

@@ -1,0 +1,84 @@
+"""What a module sees of the node it is part of.
+
+Modules never import :mod:`nodebase.app` (the wiring). They are given a :class:`Node`: the
+kernel's services (settings, database, events, guard, permissions) and the registration hooks
+through which a module adds its routes, its OpenAPI description, ASGI wrappers, its config
+document and its start/stop work. Another module a module depends on (e.g. Auth on Data) is
+passed to its constructor explicitly, so the dependency shows in the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.routing import BaseRoute
+
+    from nodebase.kernel.caller import Caller, Guard
+    from nodebase.kernel.config import Settings
+    from nodebase.kernel.database import Database
+    from nodebase.kernel.events import EventBus
+    from nodebase.kernel.permissions import PermissionRegistry
+
+#: called with the node, returns OpenAPI path items: ``{"/api/x": {"get": {...}}}``
+OpenApiPaths = Callable[[Any], Mapping[str, Any]]
+#: wraps the whole ASGI application (outermost last)
+AsgiWrapper = Callable[[Any], Any]
+Lifecycle = Callable[[], Awaitable[None]]
+
+
+class ConfigurableModule(Protocol):
+    """A module with a config document (``GET /api/system/config/<name>``)."""
+
+    name: str
+
+    def default_config(self) -> dict[str, Any]: ...
+
+    async def apply_config(self, doc: dict[str, Any], *, drop: bool) -> dict[str, Any]:
+        """Validate ``doc``, make it live, and return the normalised document to store."""
+        ...
+
+    async def start(self, stored: dict[str, Any] | None) -> dict[str, Any]:
+        """At start: make the stored document (or the module's own source) live."""
+        ...
+
+    def secret_paths(self) -> list[str]: ...
+
+
+class Node(Protocol):
+    """The kernel services and registration hooks of one node."""
+
+    settings: Settings
+    db: Database
+    events: EventBus
+    permissions: PermissionRegistry
+    instance_id: str
+
+    @property
+    def guard(self) -> Guard: ...
+
+    def caller(self, request: Request) -> Caller: ...
+
+    # -- registration ----------------------------------------------------------------------
+    def add_routes(self, routes: Iterable[BaseRoute]) -> None: ...
+
+    def add_openapi(self, paths: OpenApiPaths) -> None: ...
+
+    def add_asgi_wrapper(self, wrap: AsgiWrapper) -> None: ...
+
+    def add_config(self, module: ConfigurableModule) -> None: ...
+
+    def on_start(self, fn: Lifecycle) -> None:
+        """Run ``fn`` once the database is open and every config document is live."""
+        ...
+
+    def on_stop(self, fn: Lifecycle) -> None:
+        """Run ``fn`` at shutdown (in reverse registration order), before the database closes."""
+        ...
+
+    # -- what the Auth module installs -----------------------------------------------------
+    def set_authenticator(self, fn: Callable[[Request], Caller]) -> None: ...
+
+    def set_guard(self, guard: Guard) -> None: ...
