@@ -45,6 +45,15 @@ async def _with_node(settings: Settings, fn: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.sidecar:
+        from nodebase import sidecar
+
+        if not args.data_dir:
+            sys.stderr.write("nodebase serve --sidecar: --data-dir is required\n")
+            return 2
+        return asyncio.run(sidecar.run(sidecar.settings_from(argparse.Namespace(
+            data_dir=args.data_dir, project_dir=args.project_dir, database_url=args.database_url)),
+            port=args.port or 0))
     from nodebase.server import serve
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
@@ -78,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 1337)")
     p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument("--sidecar", action="store_true",
+                   help="run as a desktop app's sidecar: 127.0.0.1, a free port, one JSON line on "
+                        "stdout, exit with the parent (see docs/sidecar.md)")
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("sync", help="show (and with --apply / --drop, apply) schema changes")

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nodebase.auth.apikeys import ApiKeyService, looks_like_key
+from nodebase.auth.apikeys import ApiKeyService, hash_key, looks_like_key
 from nodebase.auth.config import AuthConfig
 from nodebase.auth.passwords import (
     check_password,
@@ -62,6 +62,13 @@ class AuthService:
         self.limiter: Limiter = MemoryLimiter()
         self._token_cache: VerifiedCache[Caller] = VerifiedCache()
         self._key_cache: VerifiedCache[Caller] = VerifiedCache()
+        #: credentials that live in this process only (the sidecar's per-launch token), by hash
+        self._launch_tokens: dict[str, Caller] = {}
+
+    def add_launch_token(self, token: str, *, role: str) -> None:
+        """Accept exactly ``token`` (as a bearer token or an API key) as ``role`` until this
+        process exits. It is never stored; only its SHA-256 is kept, in memory."""
+        self._launch_tokens[hash_key(token)] = Caller(role=role, via="launch")
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -83,6 +90,10 @@ class AuthService:
     async def caller_from(self, authorization: str | None, api_key: str | None,
                           cookie: str | None) -> Caller:
         """``Authorization: Bearer`` wins over ``X-API-Key``, which wins over the cookie."""
+        if self._launch_tokens:
+            launch = self._launch_caller(authorization, api_key)
+            if launch is not None:
+                return launch
         if authorization:
             scheme, _, value = authorization.strip().partition(" ")
             value = value.strip()
@@ -141,6 +152,16 @@ class AuthService:
         except ValidationFailed:
             return None
         return await self.users.by_id(pk)
+
+    def _launch_caller(self, authorization: str | None, api_key: str | None) -> Caller | None:
+        if authorization:
+            scheme, _, value = authorization.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                return self._launch_tokens.get(hash_key(value.strip()))
+            return None
+        if api_key:
+            return self._launch_tokens.get(hash_key(api_key.strip()))
+        return None
 
     async def _from_key(self, key: str) -> Caller:
         hit = self._key_cache.get(key, self.config.jwt.revalidate)

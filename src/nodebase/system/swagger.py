@@ -8,6 +8,7 @@ serves the few files the page needs, plus its own initialiser script.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -56,6 +57,9 @@ SWAGGER_HTML = f"""<!doctype html>
 @cache
 def assets_dir() -> Path | None:
     """The folder holding swagger-ui-dist's files, or None when the package is missing."""
+    bundled = getattr(sys, "_MEIPASS", None)  # the sidecar executable carries the files only
+    if bundled and (Path(bundled) / ASSETS_PACKAGE / "static" / "swagger-ui-bundle.js").is_file():
+        return Path(bundled) / ASSETS_PACKAGE / "static"
     spec = importlib.util.find_spec(ASSETS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None

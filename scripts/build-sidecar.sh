@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build the desktop sidecar: one executable file, dist/nodebase-sidecar (see docs/sidecar.md).
+#
+# PyInstaller --onefile from the project's .venv (created if missing, with the `sidecar`
+# extra). The sidecar is the embedded profile (SQLite, local files, in-process broker): the
+# scaled profile's drivers (asyncpg, boto3, redis) and granian are left out to keep it small.
+# Usage: bash scripts/build-sidecar.sh [output dir, default dist]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-dist}"
+bash scripts/bootstrap-venv.sh sidecar
+work="$(mktemp -d)"
+# swagger-ui-py ships 25 MB of Swagger editor bundles; the API page needs five files
+static="$(.venv/bin/python -c 'import importlib.util,pathlib;print(pathlib.Path(importlib.util.find_spec("swagger_ui").submodule_search_locations[0])/"static")')"
+assets=()
+for f in swagger-ui.css swagger-ui-bundle.js swagger-ui-standalone-preset.js favicon-16x16.png favicon-32x32.png; do
+  assets+=(--add-data "$static/$f:swagger_ui/static")
+done
+trap 'rm -rf "$work"' EXIT
+.venv/bin/python -m PyInstaller --noconfirm --clean --log-level WARN --onefile --strip \
+  --name nodebase-sidecar --distpath "$out" --workpath "$work/build" --specpath "$work" \
+  --collect-submodules nodebase --collect-data nodebase \
+  --collect-submodules uvicorn --collect-submodules webauthn \
+  "${assets[@]}" \
+  --exclude-module boto3 --exclude-module botocore --exclude-module s3transfer \
+  --exclude-module asyncpg --exclude-module granian --exclude-module redis \
+  --exclude-module sqlalchemy.dialects.mysql --exclude-module sqlalchemy.dialects.mssql \
+  --exclude-module sqlalchemy.dialects.oracle --exclude-module sqlalchemy.testing \
+  --exclude-module greenlet --exclude-module sqlalchemy.ext.asyncio --exclude-module yaml \
+  --exclude-module readline --exclude-module tkinter --exclude-module pytest --exclude-module mypy \
+  src/nodebase/sidecar.py
+ls -l "$out/nodebase-sidecar"
