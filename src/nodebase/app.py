@@ -62,6 +62,7 @@ class Nodebase:
         self.permissions = PermissionRegistry()
         self.config = ConfigManager(ConfigStore(self.db))
         self.data = DataModule(self.db, self.events, self.guard, self.settings.resolved_schema_file)
+        self.data.service.bulk_max_rows = self.settings.bulk_max_rows
         self.data.store = self.config.store
         self.config.register(self.data)
         self.media = MediaModule(self.data, self.events, self.guard,
