@@ -249,7 +249,7 @@ class DataService:
         items = body if many else [body]
         if many and not items:
             raise ValidationFailed("The body is an empty list", context={"entity": name})
-        if len(items) > self.bulk_max_rows:
+        if many and len(items) > self.bulk_max_rows:
             raise self._too_many(entity, "create", len(items))
         payload = await self._emit(CREATE_BEFORE, entity, {"data": body if many else items[0]}, caller)
         data = payload["data"]
