@@ -100,9 +100,9 @@ class DataService:
         context: dict[str, Any] = {"entity": entity.name, "limit": limit}
         if rows is not None:
             context["rows"] = rows
+        hint = "split it" if action == "create" else "narrow the where"
         return PayloadTooLarge(
-            f"A bulk {action} takes at most {limit} rows and {counted} "
-            "(setting bulk_max_rows); split it or narrow the where",
+            f"A bulk {action} takes at most {limit} rows and {counted} (setting bulk_max_rows); {hint}",
             context=context,
         )
 
@@ -364,6 +364,7 @@ class DataService:
         where = self._where(entity, where)
         scope = self._scope(caller, "data.entity.delete", entity)
         payload = await self._emit(DELETE_BEFORE, entity, {"where": where}, caller)
+
         async def run(tx: Executor) -> list[Row]:
             await self._check_bulk_where(tx, entity, payload["where"], scope, "delete")
             rows = await self.repo.delete(tx, entity, payload["where"], scope=scope)
