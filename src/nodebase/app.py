@@ -73,6 +73,7 @@ class Nodebase:
         self._next_refresh = 0.0
         # the modules, in dependency order
         self.data = DataModule(self.db, self.events, self.guard, self.settings.resolved_schema_file)
+        self.data.service.bulk_max_rows = self.settings.bulk_max_rows
         self.data.store = self.config.store
         self.add_config(self.data)
         self.media = MediaModule(self, self.data)

@@ -7,6 +7,7 @@ writes, and runs after-events. Database constraint violations become 409/422.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from nodebase.kernel.errors import (
     Forbidden,
     InvalidQuery,
     NotFound,
+    PayloadTooLarge,
     ValidationFailed,
 )
 from nodebase.kernel.events import Event, EventBus
@@ -36,6 +38,12 @@ CREATE_BEFORE, CREATE_AFTER = "data.create.before", "data.create.after"
 UPDATE_BEFORE, UPDATE_AFTER = "data.update.before", "data.update.after"
 DELETE_BEFORE, DELETE_AFTER = "data.delete.before", "data.delete.after"
 
+#: rows one bulk create may hold and one bulk update/delete may change (setting ``bulk_max_rows``)
+DEFAULT_BULK_MAX_ROWS = 1000
+#: rows validated or written between two yields to the event loop: a bulk of any size lets
+#: other requests through (on SQLite, whose calls do not await, nothing else would run)
+YIELD_EVERY = 100
+
 
 class DataService:
     def __init__(self, db: Database, events: EventBus, guard: Guard) -> None:
@@ -46,6 +54,7 @@ class DataService:
         self.repo = EntityRepository(db, self.schema)
         #: entities whose rows the data API may not create (auth's users, media's media)
         self.system_entities: set[str] = set()
+        self.bulk_max_rows = DEFAULT_BULK_MAX_ROWS
 
     def use_schema(self, schema: DataSchema) -> None:
         self.schema = schema
@@ -84,6 +93,29 @@ class DataService:
 
         WhereCompiler(self.schema, Sql(self.db.dialect)).compile(entity, "t0", where)
         return where
+
+    def _too_many(self, entity: Entity, action: str, rows: int | None) -> PayloadTooLarge:
+        limit = self.bulk_max_rows
+        counted = f"this one has {rows}" if rows is not None else "more rows match the where"
+        context: dict[str, Any] = {"entity": entity.name, "limit": limit}
+        if rows is not None:
+            context["rows"] = rows
+        hint = "split it" if action == "create" else "narrow the where"
+        return PayloadTooLarge(
+            f"A bulk {action} takes at most {limit} rows and {counted} (setting bulk_max_rows); {hint}",
+            context=context,
+        )
+
+    async def _check_bulk_where(self, ex: Executor, entity: Entity, where: dict[str, Any],
+                                scope: dict[str, Any] | None, action: str) -> None:
+        """Refuse a bulk update/delete matching more than ``bulk_max_rows`` rows, before any
+        change and at the cost of reading at most that many ids."""
+        from nodebase.data.query.compiler import SelectCompiler
+
+        probe = RepoQuery(limit=self.bulk_max_rows + 1, sort=[("id", "asc")], select=["id"], where=where)
+        text, params, _ = SelectCompiler(self.schema, self.db.dialect).select(entity, probe, scope=scope)
+        if len(await ex.fetch_all(text, params)) > self.bulk_max_rows:
+            raise self._too_many(entity, action, None)
 
     @asynccontextmanager
     async def _constraints(self, entity: Entity) -> AsyncIterator[None]:
@@ -217,10 +249,19 @@ class DataService:
         items = body if many else [body]
         if many and not items:
             raise ValidationFailed("The body is an empty list", context={"entity": name})
+        if many and len(items) > self.bulk_max_rows:
+            raise self._too_many(entity, "create", len(items))
         payload = await self._emit(CREATE_BEFORE, entity, {"data": body if many else items[0]}, caller)
         data = payload["data"]
         items = data if isinstance(data, list) else [data]
-        prepared = [prepare(self.schema, entity, item, create=True) for item in items]
+        if len(items) == 1:
+            prepared = [prepare(self.schema, entity, items[0], create=True)]
+        else:
+            prepared = []
+            for i, item in enumerate(items):
+                if i and not i % YIELD_EVERY:
+                    await asyncio.sleep(0)
+                prepared.append(prepare(self.schema, entity, item, create=True))
         simple = len(prepared) == 1 and not prepared[0].links and not scope
         async with self._constraints(entity):
             if simple:
@@ -233,7 +274,9 @@ class DataService:
 
     async def _insert_all(self, tx: Executor, entity: Entity, prepared: list[Prepared], scope: dict[str, Any] | None) -> list[Row]:
         rows = []
-        for p in prepared:
+        for i, p in enumerate(prepared):
+            if i and not i % YIELD_EVERY:
+                await asyncio.sleep(0)
             row = await self.repo.insert(tx, entity, p.values)
             await self._apply_links(tx, row["id"], p)
             rows.append(row)
@@ -286,7 +329,10 @@ class DataService:
             raise ValidationFailed("Relation changes are not allowed in bulk updates", context={"entity": name})
 
         async def run(tx: Executor) -> list[Row]:
+            await self._check_bulk_where(tx, entity, payload["where"], scope, "update")
             rows = await self.repo.update(tx, entity, p.values, payload["where"], scope=scope)
+            if len(rows) > self.bulk_max_rows:  # rows committed in between (PostgreSQL)
+                raise self._too_many(entity, "update", None)
             await self._check_scope(tx, entity, [r["id"] for r in rows], scope, "data.entity.update")
             return rows
 
@@ -318,8 +364,16 @@ class DataService:
         where = self._where(entity, where)
         scope = self._scope(caller, "data.entity.delete", entity)
         payload = await self._emit(DELETE_BEFORE, entity, {"where": where}, caller)
+
+        async def run(tx: Executor) -> list[Row]:
+            await self._check_bulk_where(tx, entity, payload["where"], scope, "delete")
+            rows = await self.repo.delete(tx, entity, payload["where"], scope=scope)
+            if len(rows) > self.bulk_max_rows:  # rows committed in between (PostgreSQL)
+                raise self._too_many(entity, "delete", None)
+            return rows
+
         async with self._constraints(entity):
-            rows = await self._in_tx(lambda tx: self.repo.delete(tx, entity, payload["where"], scope=scope))
+            rows = await self._in_tx(run)
         await self._after(DELETE_AFTER, entity, {"where": where, "data": rows}, caller)
         return rows
 

@@ -32,6 +32,8 @@ class Settings:
     schema_file: str = "nodebase.schema.json"
     log_level: str = "warning"
     debug: bool = False
+    #: rows one bulk create may hold and one bulk update/delete may change (413 beyond)
+    bulk_max_rows: int = 1000
 
     @property
     def resolved_data_dir(self) -> Path:

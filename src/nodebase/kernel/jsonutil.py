@@ -1,7 +1,17 @@
-"""Fast JSON encoding and decoding (orjson), shared by every module."""
+"""Fast JSON encoding and decoding (orjson), shared by every module.
+
+Integers are exact both ways. orjson reads integers up to 64 bits and turns longer ones into
+floats (``18446744073709551616`` would become ``1.8446744073709552e+19`` and, rounded, pass
+a range check); a document with such a number is read again by the standard library, which
+keeps every integer exact, so validation sees the number that was sent. Encoding never fails
+on an integer beyond 64 bits (one echoed back in an error's context): it is written as a
+string.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
@@ -9,21 +19,51 @@ import orjson
 from nodebase.kernel.errors import InvalidJson
 
 _OPTS = orjson.OPT_NON_STR_KEYS
+#: 19 digits in a row: possibly an integer orjson does not keep exact (cheap to look for)
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_STR = re.compile(r"[0-9]{19}")
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=_OPTS)
+    try:
+        return orjson.dumps(value, option=_OPTS)
+    except orjson.JSONEncodeError as exc:
+        if "Integer exceeds" not in str(exc):
+            raise
+        return orjson.dumps(_wide_ints_as_strings(value), option=_OPTS)
 
 
 def dumps_str(value: Any) -> str:
-    return orjson.dumps(value, option=_OPTS).decode()
+    return dumps(value).decode()
 
 
-def loads(data: bytes | str, *, what: str = "body") -> Any:
+def _wide_ints_as_strings(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if _INT64_MIN <= value <= _UINT64_MAX else str(value)
+    if isinstance(value, dict):
+        return {k: _wide_ints_as_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints_as_strings(v) for v in value]
+    return value
+
+
+def loads(data: bytes | str, *, what: str = "body", context: dict[str, Any] | None = None) -> Any:
+    """Parse JSON; malformed input is an :class:`InvalidJson` (400) naming ``what``."""
     try:
-        return orjson.loads(data)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidJson(
             f"Malformed JSON in {what}: {exc.args[0] if exc.args else exc}",
-            context={"where": what},
+            context=context if context is not None else {"where": what},
         ) from None
+    long_digits = _LONG_DIGITS.search(data) if isinstance(data, bytes) else _LONG_DIGITS_STR.search(data)
+    if long_digits is None:
+        return value
+    # orjson accepted the document (so it is valid and has no number beyond a double's range):
+    # read it again keeping integers exact
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise InvalidJson(f"JSON in {what} is nested too deeply",
+                          context=context if context is not None else {"where": what}) from None

@@ -112,7 +112,10 @@ class _MultipartFile:
     def _headers_finished(self) -> None:
         if self._state != "seeking":
             return
-        _, disp = parse_options_header(self._headers.get(b"content-disposition", b""))
+        kind, disp = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if kind != b"form-data":  # RFC 7578 §4.2: every part says form-data
+            raise BadRequest('Malformed multipart body: a part\'s Content-Disposition is not "form-data"',
+                             context={"content_disposition": kind.decode("latin-1")[:100]})
         if b"filename" not in disp:
             return
         self.filename = disp[b"filename"].decode("utf-8", "replace") or None

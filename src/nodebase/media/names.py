@@ -1,10 +1,16 @@
 """Safe object keys: the one place that decides which file names may reach a storage adapter.
 
-Keys are flat (no folders). A name that tries to leave the storage root in any encoding —
-``..``, ``/``, ``\\``, an absolute or drive path, NUL or other control characters, also after
-one or more rounds of percent-decoding (``..%2F``, ``%2e%2e%2f``, ``%252e%252e%252f``) — is
-refused with 400. Every other name is *sanitised* into ``[letters digits . _ -]`` so a stored
-key never holds ``%``, quotes, spaces or separators that another layer could decode again.
+Keys are flat (no folders). A name is either kept exactly as given (after Unicode NFC
+normalisation, which only merges two spellings of the same text) or refused with 400
+naming why; it is never rewritten, so two different names can never land on one file.
+
+Refused: a name that tries to leave the storage root in any encoding — ``..``, ``/``, ``\\``,
+an absolute or drive path, also after one or more rounds of percent-decoding (``..%2F``,
+``%2e%2e%2f``, ``%252e%252e%252f``) — and characters that look like a separator
+(``∕`` U+2215, ``／`` U+FF0F, ``⁄`` U+2044...), control and invisible characters (bidi
+overrides, zero-width spaces), a leading dot (hidden files, the local adapter's
+``.uploads``), white space at either end, and names over 200 bytes of UTF-8. Emoji, CJK,
+spaces, ``%`` and the like are kept.
 """
 
 from __future__ import annotations
@@ -20,11 +26,15 @@ from nodebase.kernel.errors import BadRequest
 
 MAX_KEY_LENGTH = 200  # UTF-8 bytes
 _RANDOM_ALPHABET = string.ascii_letters + string.digits
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_UNSAFE = re.compile(r"[^\w.\-]", re.UNICODE)
-_RUNS = re.compile(r"_{2,}")
 _KEY = re.compile(r"^[\w\-][\w.\-]*$", re.UNICODE)
+#: characters drawn like a slash or backslash (NFKC maps some, not all, of them to / and \)
+_SLASH_LOOKALIKES = frozenset(
+    "\u2215\u2044\u29f8\u29f9\u2571\u2572\u27cb\u27cd\uff0f\uff3c\ufe68\u2216\u244a\u1735"
+)
+#: format characters that are part of writing, not tricks: emoji sequences (ZWJ), Persian (ZWNJ)
+_ALLOWED_FORMAT = frozenset("\u200c\u200d")
 
 
 class InvalidFileName(BadRequest):
@@ -67,24 +77,36 @@ def check_traversal(name: str) -> None:
             raise _refuse(name, "absolute paths are not allowed")
 
 
-def sanitize(name: str) -> str:
-    """The stored key for a client-supplied file name (400 if it tries to escape the root)."""
+def _problem(name: str, max_bytes: int | None) -> str | None:
+    """Why ``name`` (already NFC) cannot be a key, or None."""
+    for ch in name:
+        if ch in _SLASH_LOOKALIKES:
+            return f"U+{ord(ch):04X} looks like a path separator"
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Co", "Zl", "Zp") or (category == "Cf" and ch not in _ALLOWED_FORMAT):
+            return f"invisible or control characters are not allowed (U+{ord(ch):04X})"
+    folded = unicodedata.normalize("NFKC", name)
+    if "/" in folded or "\\" in folded:
+        return "a character looks like a path separator"
+    if folded.strip(". ") == "":
+        return "a name of only dots is not allowed"
+    if name.startswith("."):
+        return "a name must not start with a dot"
+    if name != name.strip() or folded != folded.strip():
+        return "a name must not start or end with white space"
+    if max_bytes is not None and _size(name) > max_bytes:
+        return f"a name must not be longer than {max_bytes} bytes of UTF-8"
+    return None
+
+
+def check_name(name: str, *, max_bytes: int | None = MAX_KEY_LENGTH) -> str:
+    """The stored key for a client-supplied file name: the name itself (NFC), or a 400."""
     check_traversal(name)
-    clean = unicodedata.normalize("NFC", name).strip()
-    clean = _UNSAFE.sub("_", clean)
-    clean = _RUNS.sub("_", clean)
-    clean = clean.lstrip(".-_") or ""
-    if not clean or clean.strip("._-") == "":
-        raise _refuse(name, "no usable characters")
-    if _size(clean) > MAX_KEY_LENGTH:
-        stem, dot, ext = clean.rpartition(".")
-        if not (dot and stem and 0 < len(ext) <= 16 and ext.isascii()):
-            stem, ext = clean, ""
-        budget = MAX_KEY_LENGTH - (len(ext) + 1 if ext else 0)
-        while _size(stem) > budget:
-            stem = stem[:-1]
-        clean = f"{stem}.{ext}" if ext else stem
-    return clean
+    key = unicodedata.normalize("NFC", name)
+    why = _problem(key, max_bytes)
+    if why is not None:
+        raise _refuse(name, why)
+    return key
 
 
 def _size(text: str) -> int:
@@ -95,7 +117,7 @@ def _size(text: str) -> int:
 def check_key(key: str) -> str:
     """Validate a key named in a download/delete URL.
 
-    Traversal attempts are a 400; anything else that :func:`sanitize` would have changed
+    Traversal attempts are a 400; any other name :func:`check_name` would refuse or change
     cannot name a stored object, which the caller reports as 404 (``is_canonical``).
     """
     check_traversal(key)
@@ -103,8 +125,14 @@ def check_key(key: str) -> str:
 
 
 def is_canonical(key: str) -> bool:
-    return (bool(_KEY.match(key)) and _size(key) <= MAX_KEY_LENGTH
-            and key == unicodedata.normalize("NFC", key))
+    """True if ``key`` is a name :func:`check_name` keeps unchanged."""
+    if not key or unicodedata.normalize("NFC", key) != key:
+        return False
+    try:
+        check_traversal(key)
+    except InvalidFileName:
+        return False
+    return _problem(key, MAX_KEY_LENGTH) is None
 
 
 def extension_for(mime: str, fallback_name: str | None = None) -> str:

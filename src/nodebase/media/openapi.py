@@ -96,7 +96,10 @@ def media_paths(nb: Any) -> Mapping[str, Any]:
         "/api/media/upload": {"post": {**upload, "operationId": "media_upload_unnamed",
                                        "summary": "Upload a file under a random name"}},
         "/api/media/upload/{filename}": {"post": {**upload, "parameters": [
-            _path("filename", "Stored name (sanitised; traversal is refused)")]}},
+            _path("filename", "Stored name, kept exactly (unsafe names are refused with 400)"),
+            {"name": "overwrite", "in": "query", "required": False, "schema": {"type": "boolean"},
+             "description": "Replace an existing file of this name (needs media.file.delete; "
+                            "without it an existing name is 409)"}]}},
         "/api/media/entity/{entity}/{id}/{field}": {"post": _op(
             "media_upload_to_entity", "Attach a file to a row's media field",
             "media.file.upload, data.entity.update on the row",

@@ -247,13 +247,16 @@ class MediaService:
             await self.events.emit_after(Event(name, MEDIA_ENTITY, row, caller))
 
     # -- use cases -------------------------------------------------------------------------
-    async def upload(self, caller: Caller, incoming: IncomingFile, name: str | None) -> Stored:
+    async def upload(self, caller: Caller, incoming: IncomingFile, name: str | None, *,
+                     overwrite: bool = False) -> Stored:
+        """Store a file under ``name`` (or a random name). An existing file of that name is
+        replaced only with ``overwrite`` and the ``media.file.delete`` permission (409 else)."""
         require(self.guard, caller, "media.file.upload")
         mime = incoming.content_type
         self._check_mime(mime)
         requested = name or incoming.filename
         if name:
-            key = names.sanitize(name)
+            key = names.check_name(name)
         else:
             key = names.random_name(names.extension_for(mime, incoming.filename))
         existing = await self.row_by_path(key)
@@ -263,9 +266,43 @@ class MediaService:
                 "replace it through that entity or delete it first",
                 context={"name": key, "requested": requested},
             )
-        stored = await self._store(key, incoming, mime, had_row=existing is not None)
+        taken = existing is not None or await self.storage.head(key) is not None
+        if taken:
+            if not overwrite:
+                raise self._name_taken(key)
+            require(self.guard, caller, "media.file.delete", {"name": key})
+            stored = await self._store(key, incoming, mime, had_row=existing is not None)
+        else:
+            self._check_declared(incoming)  # a 413 known from Content-Length claims nothing
+            claim = await self._claim(key, mime)
+            try:
+                stored = await self._store(key, incoming, mime)
+            except BaseException:
+                await self._unclaim(claim)
+                raise
         await self._announce("media.file.uploaded", stored.row, caller)
         return stored
+
+    @staticmethod
+    def _name_taken(key: str) -> Conflict:
+        return Conflict(f'A file named "{key}" already exists; upload with ?overwrite=1 to replace it',
+                        context={"name": key})
+
+    async def _claim(self, key: str, mime: str) -> dict[str, Any]:
+        """Reserve a new name with its row before writing the object, so that of two uploads
+        of one new name exactly one writes it (the other gets 409), in any worker."""
+        values = {"path": key, "folder": False, "mime_type": mime, "size": 0, "modified_at": _now(),
+                  "metadata": {}}
+        try:
+            row = await self.data.create(MEDIA_ENTITY, values, SYSTEM)
+        except Conflict:
+            raise self._name_taken(key) from None
+        assert isinstance(row, dict)
+        return row
+
+    async def _unclaim(self, row: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.data.delete_one(MEDIA_ENTITY, row["id"], SYSTEM))
 
     async def upload_to_entity(self, caller: Caller, entity_name: str, id: str, field_name: str,
                                incoming: IncomingFile, *, overwrite: bool) -> Stored:
@@ -399,13 +436,13 @@ class MediaService:
 
     def signed_path(self, method: str, key: str, expires_in: int, content_type: str = "") -> str:
         expires, sig = self.signer.sign(method, key, expires_in, content_type)
-        from urllib.parse import urlencode
+        from urllib.parse import quote, urlencode
 
         query = {"expires": str(expires)}
         if content_type:
             query["type"] = content_type
         query["signature"] = sig
-        return f"/api/media/signed/{key}?{urlencode(query)}"
+        return f"/api/media/signed/{quote(key, safe='')}?{urlencode(query)}"
 
     async def presign_upload(self, caller: Caller, filename: Any, content_type: Any,
                              expires_in: Any, base_url: str) -> dict[str, Any]:
@@ -415,7 +452,7 @@ class MediaService:
         mime = names.normalize_mime(content_type if isinstance(content_type, str) else None)
         self._check_mime(mime)
         ttl = self._expires(expires_in)
-        key = f"{names.random_name(length=12)}-{names.sanitize(filename)}"
+        key = f"{names.random_name(length=12)}-{names.check_name(filename, max_bytes=None)}"
         if len(key.encode()) > names.MAX_KEY_LENGTH:
             key = names.random_name(names.extension_for(mime, filename))
         expires_at = _iso(datetime.now(UTC) + timedelta(seconds=ttl))

@@ -67,7 +67,8 @@ async def upload(request: Request) -> Response:
     service = _media(request)
     caller = request.app.state.nb.caller(request)
     name = request.path_params.get("filename") or None
-    stored = await service.upload(caller, await incoming_file(request), name)
+    stored = await service.upload(caller, await incoming_file(request), name,
+                                  overwrite=truthy(request.query_params.get("overwrite")))
     return json({"data": stored.row, **stored.upload_body()}, status=201)
 
 

@@ -53,11 +53,17 @@ def _bad(entity: Entity, message: str, **ctx: Any) -> InvalidQuery:
 class WhereCompiler:
     MAX_DEPTH = 16
     MAX_PARAMS = 5000
+    #: relations one condition may cross, counting the ``with`` levels it is embedded in.
+    #: Each relation nests a subquery; SQLite 3.40's parser (a 100-entry stack) overflows
+    #: one relation beyond this when the where is nested MAX_DEPTH deep.
+    MAX_RELATIONS = 6
 
-    def __init__(self, schema: DataSchema, sql: Sql) -> None:
+    def __init__(self, schema: DataSchema, sql: Sql, *, relations: int = 0) -> None:
         self.schema = schema
         self.sql = sql
         self.depth = 0
+        #: relations between the query's root and the entity being filtered
+        self.relations = relations
 
     def compile(self, entity: Entity, alias: str, where: Any) -> str:
         if where is None:
@@ -129,9 +135,18 @@ class WhereCompiler:
         if ref is None:
             raise _bad(entity, f'Invalid where: "{ref_name}" is not a relation of entity "{entity.name}"',
                        field=key, valid=sorted(entity.references))
+        if self.relations + key.count(".") > self.MAX_RELATIONS:
+            within = f" below {self.relations} relation level(s) of with/path" if self.relations else ""
+            raise _bad(entity, f'Invalid where: the relation path "{key}" is too long{within} '
+                               f"(max {self.MAX_RELATIONS} relations in total)",
+                       field=key, max_relations=self.MAX_RELATIONS)
         target = self.schema.entities[ref.target]
         inner = self.sql.alias()
-        cond = self._entry(target, inner, rest, value)
+        self.relations += 1
+        try:
+            cond = self._entry(target, inner, rest, value)
+        finally:
+            self.relations -= 1
         link = reference_link(self.sql, ref, alias, inner)
         return (f"EXISTS (SELECT 1 FROM {self.sql.q(target.name)} {inner} "
                 f"WHERE {link} AND ({cond}))")
@@ -241,7 +256,7 @@ class SelectCompiler:
         cols = [f"{a}.{q(n)}" for n in names]
         for wname, sub in query.with_.items():
             ref = entity.references[wname]
-            cols.append(f"({self._embed(sql, ref, a, sub)}) AS {q(wname)}")
+            cols.append(f"({self._embed(sql, ref, a, sub, 1)}) AS {q(wname)}")
             names.append(wname)
         conds = self._conditions(sql, entity, a, query.where, scope, extra)
         text = f"SELECT {', '.join(cols)} FROM {q(entity.name)} {a}"
@@ -299,21 +314,22 @@ class SelectCompiler:
         parts = [p for p in parts if p]
         return " AND ".join(f"({p})" for p in parts) if len(parts) > 1 else (parts[0] if parts else "")
 
-    def _embed(self, sql: Sql, ref: Reference, outer: str, sub: RepoQuery) -> str:
+    def _embed(self, sql: Sql, ref: Reference, outer: str, sub: RepoQuery, level: int) -> str:
+        """The JSON of ``sub``'s rows for ``ref``, ``level`` relations below the root."""
         target = self.schema.entities[ref.target]
         q = sql.q
         d = self.dialect
         inner = sql.alias()
         names = self.columns(target, sub)
         link = reference_link(sql, ref, outer, inner)
-        wc = WhereCompiler(self.schema, sql)
+        wc = WhereCompiler(self.schema, sql, relations=level)
         cond = wc.compile(target, inner, sub.where) if sub.where else ""
         where = link + (f" AND ({cond})" if cond else "")
         inner_cols = [f"{inner}.{q(n)} AS {q(n)}" for n in names]
         nested = list(sub.with_.items())
         for wname, wsub in nested:
             wref = target.references[wname]
-            inner_cols.append(f"({self._embed(sql, wref, inner, wsub)}) AS {q(wname)}")
+            inner_cols.append(f"({self._embed(sql, wref, inner, wsub, level + 1)}) AS {q(wname)}")
         s = sql.alias()
         pairs = [(n, f"{s}.{q(n)}") for n in names]
         pairs += [(w, self._json_value(f"{s}.{q(w)}")) for w, _ in nested]

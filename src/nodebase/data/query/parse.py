@@ -8,28 +8,35 @@ entity, field or parameter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from nodebase.data.query.model import DEFAULT_LIMIT, MAX_LIMIT, RepoQuery
 from nodebase.data.schema import DataSchema, Entity
-from nodebase.kernel.errors import InvalidJson, InvalidQuery
+from nodebase.kernel import jsonutil
+from nodebase.kernel.errors import InvalidQuery
 
 QUERY_KEYS = {"limit", "offset", "sort", "select", "where", "join", "with", "count"}
 
 
 def _json(value: str, what: str) -> Any:
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJson(f"Malformed JSON in {what}: {exc}", context={"param": what}) from None
+    return jsonutil.loads(value, what=what, context={"param": what})
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _int(value: Any, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    """An integer query parameter in ``[lo, hi]``; the one place limit and offset are read."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not _INTEGER.fullmatch(text):
+            raise InvalidQuery(f'"{what}" must be an integer', context={"param": what, "value": value[:40]})
+        if len(text.lstrip("-")) > 20:  # far out of range; int() of it would only cost time
+            raise InvalidQuery(f'"{what}" must be between {lo} and {hi}',
+                               context={"param": what, "value": text[:24] + "..."})
+        value = int(text)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidQuery(f'"{what}" must be an integer', context={"param": what, "value": value})
     if not lo <= value <= hi:
@@ -103,7 +110,7 @@ def parse_with(schema: DataSchema, entity: Entity, value: Any, depth: int = 0) -
     if value is None or value == "":
         return {}
     if depth > 5:
-        raise InvalidQuery("with is nested too deeply (max 5)", context={"entity": entity.name})
+        raise InvalidQuery("with is nested too deeply (max 6 levels)", context={"entity": entity.name})
     if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
         value = _json(value, "with")
     specs: dict[str, Any] = {}

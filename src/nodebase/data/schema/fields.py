@@ -259,11 +259,13 @@ class NumberField(Field):
             return None
         if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
             raise self.fail('must be of type "number"')
-        if not _int_in_range(value):
-            raise self.fail(f"must be between {INT_MIN} and {INT_MAX}")
         c = self.config
         if self.integer and not (isinstance(value, int) or value.is_integer()):
             raise self.fail("must be an integer")
+        if self.integer:
+            value = int(value)
+        if not _int_in_range(value):
+            raise self.fail(f"must be between {INT_MIN} and {INT_MAX}")
         if "minimum" in c and value < c["minimum"]:
             raise self.fail(f"must be >= {c['minimum']}")
         if "maximum" in c and value > c["maximum"]:
@@ -286,8 +288,13 @@ class NumberField(Field):
                 raise self.fail('must be compared with a number') from None
         if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
             raise self.fail('must be compared with a finite number')
+        if self.integer and isinstance(value, float):
+            if not value.is_integer():
+                raise self.fail("must be compared with an integer")
+            value = int(value)
         if not _int_in_range(value):
-            return float(value)
+            # neither SQLite's INTEGER nor PostgreSQL's bigint can hold it
+            raise self.fail(f"must be compared with a number between {INT_MIN} and {INT_MAX}")
         return value
 
     @staticmethod
@@ -460,12 +467,15 @@ class JsonField(Field):
         try:
             return orjson.dumps(value).decode()
         except TypeError:
-            raise self.fail("must be JSON") from None
+            raise self.fail("must be JSON (with integers of at most 64 bits)") from None
 
     def to_query(self, value: Any) -> Any:
-        if value is None:
-            return None
-        return value if isinstance(value, str) else orjson.dumps(value).decode()
+        if value is None or isinstance(value, str):
+            return value
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:
+            raise self.fail("must be compared with JSON (with integers of at most 64 bits)") from None
 
     def json_schema(self) -> dict[str, Any]:
         return dict(self.config.get("schema") or {})
