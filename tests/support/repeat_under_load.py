@@ -4,7 +4,9 @@ for the cores: a way to reproduce (and to show gone) failures that only happen u
     .venv/bin/python -m tests.support.repeat_under_load \\
         tests.auth.test_password:test_no_input_makes_a_5xx --iterations 200 --backend postgres
 
-The test function must take one argument, the ``NodeServer``. ``--server granian`` runs the
+The test function must take one argument, the ``NodeServer``;
+``tests.support.repeat_under_load:refused_body_then_next`` is the pattern behind that defect,
+concentrated. ``--server granian`` runs the
 server under granian instead of uvicorn (the cause of issue 7's defect 9). Bounded: every
 iteration has the test's own timeouts, and every process started is stopped at the end.
 """
@@ -22,6 +24,22 @@ from pathlib import Path
 
 from tests.nodeserver import NodeServer
 from tests.support.services import start_postgres
+
+
+def refused_body_then_next(node: NodeServer) -> None:
+    """The pattern behind defect 9, concentrated: on one keep-alive connection, a 100 KB body
+    the route refuses without reading (anonymous password change: 401), then another request."""
+    import httpx
+
+    big = b'{"email":"a@b.co","password":"' + b"x" * 100_000 + b'"}'
+    with httpx.Client(base_url=node.url, timeout=30) as c:
+        for _ in range(20):
+            r = c.post("/api/auth/password/change", content=big,
+                       headers={"Content-Type": "application/json"})
+            assert 400 <= r.status_code < 500, r.status_code
+            r = c.post("/api/auth/password/change", content=b"\xff\xfe",
+                       headers={"Content-Type": "application/octet-stream"})
+            assert r.status_code == 415, r.status_code
 
 
 def _burn(seconds: float) -> None:
