@@ -279,11 +279,11 @@ def ws_part(server: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         try:
             wait_port(port, proc)
             ps = psutil.Process(proc.pid)
-            for mode, rate in (("burst", 0.0), ("paced", args.rate)):
+            for rate in [0.0, *(float(r) for r in args.rates.split(",") if r)]:
                 cpu0 = tree_cpu(ps)
                 res = _run(room_load(port, args.receivers, args.messages, rate, args.ws_timeout))
                 cpu = tree_cpu(ps) - cpu0
-                res.update(server=server, mode=mode if not rate else f"paced {rate:g}/s",
+                res.update(server=server, mode=f"paced {rate:g}/s" if rate else "burst",
                            cpu_us_per_delivery=cpu / res["delivered"] * 1e6 if res["delivered"] else None,
                            rss_mb=tree_rss_mb(ps))
                 rows.append(res)
@@ -332,7 +332,7 @@ def main() -> int:
     p.add_argument("--nice", type=int, default=0)
     p.add_argument("--receivers", type=int, default=200)
     p.add_argument("--messages", type=int, default=2000)
-    p.add_argument("--rate", type=float, default=200.0, help="paced messages per second")
+    p.add_argument("--rates", default="200", help="paced runs, messages per second (comma list)")
     p.add_argument("--ws-timeout", type=float, default=60.0)
     args = p.parse_args()
     servers = [s for s in args.servers.split(",") if s]
