@@ -718,6 +718,8 @@ class BkndLike(System):
             ),
             "add entity posts",
         )
+        if getattr(self.args, "nodebase_workers", 0) > 1:
+            time.sleep(1.5)  # the other workers reload a changed config at most once a second
 
     def seed_and_pick(self) -> None:
         url = self.base + "/api/data/entity/posts"

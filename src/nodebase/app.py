@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
@@ -177,6 +177,10 @@ class Nodebase:
                 status=exc.status_code,
             )
 
+        async def on_client_disconnect(request: Request, exc: Exception) -> Response:
+            # the client left mid-body: not an error; the answer goes nowhere
+            return Response(status_code=400)
+
         async def on_unexpected(request: Request, exc: Exception) -> Response:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return json({"error": "Internal server error", "type": "InternalError", "context": {}}, status=500)
@@ -186,6 +190,7 @@ class Nodebase:
             lifespan=lifespan,
             exception_handlers={
                 NodebaseError: on_nodebase_error,
+                ClientDisconnect: on_client_disconnect,
                 HTTPException: on_http_error,
                 Exception: on_unexpected,
             },

@@ -56,7 +56,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port or 0))
     from nodebase.server import serve
 
-    settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    settings = _settings(args, host=args.host, port=args.port, workers=args.workers,
+                         server=args.server, header_timeout=args.header_timeout,
+                         body_timeout=args.body_timeout, keepalive_timeout=args.keepalive_timeout,
+                         max_connections=args.max_connections)
     serve(settings)
     return 0
 
@@ -90,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sidecar", action="store_true",
                    help="run as a desktop app's sidecar: 127.0.0.1, a free port, one JSON line on "
                         "stdout, exit with the parent (see docs/sidecar.md)")
+    p.add_argument("--server", choices=("uvicorn", "granian"), help="HTTP server (default uvicorn)")
+    p.add_argument("--header-timeout", type=float, metavar="S",
+                   help="seconds to send a request's headers (default 10)")
+    p.add_argument("--body-timeout", type=float, metavar="S",
+                   help="longest silence while a request body is expected (default 30)")
+    p.add_argument("--keepalive-timeout", type=float, metavar="S",
+                   help="seconds an idle keep-alive connection stays open (default 20)")
+    p.add_argument("--max-connections", type=int, metavar="N",
+                   help="open connections per worker, beyond it 503 (default 16384)")
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("sync", help="show (and with --apply / --drop, apply) schema changes")

@@ -1,4 +1,8 @@
-"""Running the ASGI application under granian."""
+"""Running the ASGI application: uvicorn (default) or granian, chosen by ``settings.server``.
+
+uvicorn runs with uvloop, httptools and the ``websockets-sansio`` WebSocket protocol
+(per-message deflate off); bench/serving.py has the measurements behind that default.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ import sys
 from typing import Any
 
 from nodebase.kernel.config import Settings, load_settings, settings_to_env
+
+APP_FACTORY = "nodebase.server:app_factory"
+SERVERS = ("uvicorn", "granian")
 
 
 def app_factory() -> Any:
@@ -26,18 +33,74 @@ async def bootstrap(settings: Settings) -> None:
     await nb.stop()
 
 
-def serve(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-
+def serve(settings: Settings, app: str = APP_FACTORY) -> None:
+    """Serve ``app`` (an import string of a factory taking no arguments) until SIGTERM/SIGINT."""
+    if settings.server not in SERVERS:
+        raise SystemExit(f"server must be one of {', '.join(SERVERS)}, not {settings.server!r}")
     if settings.workers > 1:  # one schema sync before the workers race to do it
         asyncio.run(bootstrap(settings))
     os.environ.update(settings_to_env(settings))
-    print(f"nodebase listening on http://{settings.host}:{settings.port}", flush=True)
+    _raise_open_files_limit(settings.max_connections + 1024)
+    print(f"nodebase listening on http://{settings.host}:{settings.port} ({settings.server})", flush=True)
+    if settings.server == "granian":
+        _serve_granian(settings, app)
+    else:
+        _serve_uvicorn(settings, app)
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Every connection is a file descriptor: lift the soft limit towards the hard one."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _serve_uvicorn(settings: Settings, app: str) -> None:
+    import uvicorn
+
+    from nodebase.http_protocol import GuardedHttpToolsProtocol
+
+    uvicorn.run(
+        app,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http=GuardedHttpToolsProtocol,  # httptools + header/body timeouts, connection limit
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        lifespan="on",
+        access_log=settings.debug,
+        log_level="info" if settings.debug else "warning",
+        proxy_headers=False,  # X-Forwarded-For is trusted only through nodebase's own setting
+        server_header=False,
+        backlog=2048,
+        timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]  # float is fine
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+    )
+
+
+def _serve_granian(settings: Settings, app: str) -> None:
+    """granian (``pip install 'nodebase[granian]'``): HTTP only in practice — its WebSocket
+    fan-out costs ~3× the CPU of uvicorn's, and it has no body or keep-alive timeout and no
+    connection limit (only ``header_timeout`` applies); see docs/system.md."""
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+        from granian.http import HTTP1Settings
+        from granian.log import LogLevels
+    except ImportError:
+        raise SystemExit("server = \"granian\" needs granian: pip install 'nodebase[granian]'") from None
+
     loop = Loops.uvloop if sys.platform != "win32" else Loops.asyncio
     Granian(
-        "nodebase.server:app_factory",
+        app,
         factory=True,
         address=settings.host,
         port=settings.port,
@@ -47,4 +110,6 @@ def serve(settings: Settings) -> None:
         log_enabled=settings.debug,
         log_level=LogLevels.info if settings.debug else LogLevels.warning,
         backlog=2048,
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000)),
+        workers_kill_timeout=int(settings.shutdown_timeout) or None,
     ).serve()

@@ -205,10 +205,15 @@ async def run(settings: Settings, *, port: int = 0, out: IO[str] | None = None,
     token = launch_token()
     nb = Nodebase(settings)
     nb.auth.service.add_launch_token(token, role="admin")
+    from nodebase.http_protocol import GuardedHttpToolsProtocol
+
     config = uvicorn.Config(
         nb.asgi(), lifespan="on", log_level="warning", access_log=False,
-        loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
-        ws="websockets-sansio", ws_per_message_deflate=False, timeout_graceful_shutdown=5,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http=GuardedHttpToolsProtocol,  # the same timeouts and connection limit as `serve`
+        ws="websockets-sansio", ws_per_message_deflate=False, server_header=False,
+        timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     parent = ParentWatch()

@@ -2,8 +2,8 @@
 
 Starlette's middleware stack costs ~75 µs per request on the target box, more than the
 work of a primary-key read; the routes here skip it and everything else falls through to
-the Starlette application. Behaviour is the same: NodebaseError → its JSON 4xx, anything
-else → logged 500, CORS headers reflected for the request's Origin (bknd's default).
+the Starlette application. Behaviour is the same: NodebaseError → its JSON 4xx, a client that
+disconnected mid-body → nothing (not an error), anything else → logged 500, CORS headers reflected for the request's Origin (bknd's default).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nodebase.kernel import jsonutil
@@ -64,8 +64,8 @@ class Call:
             more = True
             while more:
                 message = await self.receive()
-                if message["type"] != "http.request":
-                    break
+                if message["type"] != "http.request":  # http.disconnect: nobody to answer
+                    raise ClientDisconnect()
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > MAX_BODY:
@@ -145,6 +145,8 @@ class FastRouter:
                 body = payload if isinstance(payload, bytes) else jsonutil.dumps(payload)
             except NodebaseError as exc:
                 status, body = exc.status, jsonutil.dumps(exc.to_json())
+            except ClientDisconnect:  # the client left mid-request: not an error, no answer
+                return
             except Exception:
                 log.exception("unhandled error on %s %s", method, path)
                 status = 500

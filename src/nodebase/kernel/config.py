@@ -25,6 +25,19 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     workers: int = 1
+    #: HTTP server: "uvicorn" (default) or "granian"
+    server: str = "uvicorn"
+    #: seconds a client has to send a request's line and headers (also: a new connection's
+    #: first request); slower → 408 and the connection closed
+    header_timeout: float = 10.0
+    #: seconds without body bytes while a request body is expected → 408, connection closed
+    body_timeout: float = 30.0
+    #: seconds an idle keep-alive connection stays open between requests
+    keepalive_timeout: float = 20.0
+    #: open connections (HTTP and WebSocket) per worker; beyond it a request gets 503
+    max_connections: int = 16384
+    #: seconds SIGTERM/SIGINT waits for open requests before cancelling them
+    shutdown_timeout: float = 10.0
     database_url: str = ""
     storage_url: str = ""
     broker_url: str = ""
@@ -60,6 +73,12 @@ class Settings:
             "host": self.host,
             "port": self.port,
             "workers": self.workers,
+            "server": self.server,
+            "header_timeout": self.header_timeout,
+            "body_timeout": self.body_timeout,
+            "keepalive_timeout": self.keepalive_timeout,
+            "max_connections": self.max_connections,
+            "shutdown_timeout": self.shutdown_timeout,
             "database_url": redact_url(self.resolved_database_url),
             "storage_url": redact_url(self.storage_url),
             "broker_url": redact_url(self.broker_url),
@@ -96,6 +115,8 @@ def redact_url(url: str) -> str:
 def _coerce(kind: Any, raw: Any) -> Any:
     if kind in (int, "int"):
         return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
     if kind in (bool, "bool"):
         return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
     if kind in (Path, "Path"):
