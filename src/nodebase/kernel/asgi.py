@@ -3,7 +3,8 @@
 Starlette's middleware stack costs ~75 µs per request on the target box, more than the
 work of a primary-key read; the routes here skip it and everything else falls through to
 the Starlette application. Behaviour is the same: NodebaseError → its JSON 4xx, a client that
-disconnected mid-body → nothing (not an error), anything else → logged 500, CORS headers reflected for the request's Origin (bknd's default).
+disconnected mid-body → nothing (not an error), anything else → logged 500, CORS headers
+reflected for the request's Origin (bknd's default).
 """
 
 from __future__ import annotations
