@@ -21,6 +21,7 @@ from nodebase.auth.repository import (
 from nodebase.auth.service import AuthService
 from nodebase.auth.tokens import Tokens, load_or_create_secret
 from nodebase.auth.transport import routes
+from nodebase.kernel.forwarded import ClientAddress
 from nodebase.kernel.permissions import Permission
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class AuthModule:
         self.service = AuthService(nb.data.service, self.users, ApiKeyRepository(nb.db))
         self._passkeys: PasskeyService | None = None
         self._secret: bytes | None = None
+        #: the client's address for rate limits (setting ``trusted_proxies``)
+        self.client_address = ClientAddress(nb.settings.trusted_proxies)
         nb.routes.extend(routes())
         nb.asgi_wrappers.append(lambda app: AuthMiddleware(app, self.service))
         nb.set_authenticator(caller_of)
