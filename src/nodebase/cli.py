@@ -45,9 +45,17 @@ async def _with_node(settings: Settings, fn: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from nodebase.kernel.cors import CorsPolicy
+    from nodebase.kernel.forwarded import ClientAddress
     from nodebase.server import serve
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    try:  # settings the workers would refuse: say so once, before starting them
+        CorsPolicy(settings.cors_origins)
+        ClientAddress(settings.trusted_proxies)
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     serve(settings)
     return 0
 
