@@ -19,6 +19,11 @@ def dumps_str(value: Any) -> str:
     return orjson.dumps(value, option=_OPTS).decode()
 
 
+def dumps_readable(value: Any) -> str:
+    """Indented (two spaces), for people: the CLI's output."""
+    return orjson.dumps(value, option=_OPTS | orjson.OPT_INDENT_2).decode()
+
+
 def loads(data: bytes | str, *, what: str = "body") -> Any:
     try:
         return orjson.loads(data)
