@@ -201,3 +201,18 @@ def test_two_processes_share_the_limit_through_redis(make_node: Any, redis_serve
     with three.client() as c3:
         register(c3, a)
         assert login_from(c3, ATTACKER, a).status_code == 200
+
+
+def test_failed_passkey_sign_ins_count_against_the_address(make_node: Any) -> None:
+    server = _limited(make_node, {"max_per_ip": 3})
+    forged = {"credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}}}
+    with server.client() as c:
+        for _ in range(3):
+            r = c.post("/api/auth/passkey/login/verify", json=forged, headers={"X-Forwarded-For": ATTACKER})
+            assert r.status_code == 400 and r.json()["type"] == "PasskeyException", r.text
+        r = c.post("/api/auth/passkey/login/verify", json=forged, headers={"X-Forwarded-For": ATTACKER})
+        assert r.status_code == 429 and "address" in r.json()["error"], r.text
+        a = email("rl-pk")
+        register(c, a)
+        assert login_from(c, ATTACKER, a).status_code == 429  # the same budget as passwords
+        assert login_from(c, OWNER, a).status_code == 200

@@ -15,6 +15,7 @@ guessing attacks with device cookies"), three tiers for failed sign-ins:
    account's **device cookie** (issued at each successful sign-in): the owner's own browsers
    keep working while a distributed attack trips it.
 
+Failed passkey sign-ins count against the address budget only (a signature cannot be guessed).
 Registrations are counted per address too: ``register_per_ip`` per ``window``.
 
 A refused attempt is answered 429 + ``Retry-After`` before the password is even checked, and
@@ -91,6 +92,16 @@ class Throttle:
     async def succeeded(self, attempt: Attempt) -> None:
         if self.cfg.enabled:
             await self.limiter.reset(attempt.pair)
+
+    async def check_address(self, ip: str) -> None:
+        """The address budget alone (passkey sign-in: a signature cannot be guessed, so there is
+        no per-account delay; failures still count against the address)."""
+        if self.cfg.enabled and await self.limiter.count("ip:" + ip) >= self.cfg.max_per_ip:
+            raise _refuse("from this address", self.cfg.window)
+
+    async def failed_address(self, ip: str) -> None:
+        if self.cfg.enabled:
+            await self.limiter.hit("ip:" + ip, self.cfg.window)
 
     async def registration(self, ip: str) -> None:
         """Count one registration from ``ip``; 429 when its budget is spent."""

@@ -21,7 +21,6 @@ from starlette.routing import Route
 from nodebase.auth.middleware import caller_of
 from nodebase.auth.page import PASSKEY_PAGE
 from nodebase.auth.service import Session
-from nodebase.auth.throttle import Attempt
 from nodebase.auth.tokens import TokenError
 from nodebase.kernel import jsonutil
 from nodebase.kernel.caller import Caller, require
@@ -350,13 +349,12 @@ async def passkey_login_verify(request: Request) -> Response:
     module = _auth(request)
     body = await _body(request)
     credential = body.get("credential")
-    cid = credential.get("id") if isinstance(credential, dict) else None
-    attempt = Attempt(_ip(request), f"passkey:{cid}")
-    await module.service.throttle.check(attempt)
+    ip = _ip(request)
+    await module.service.throttle.check_address(ip)
     try:
         pk = await module.passkeys.authenticate(module.service.config.passkey, credential, _origin(request))
     except NodebaseError:
-        await module.service.throttle.failed(attempt)
+        await module.service.throttle.failed_address(ip)
         raise
     user = await module.service.users.by_id(module.service.users_pk(pk.user_id))
     if user is None:
