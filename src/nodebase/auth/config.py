@@ -71,7 +71,7 @@ def default_auth_config() -> dict[str, Any]:
         },
         "guard": {"enabled": True, "anonymous_role": None},
         "roles": {"admin": {"implicit_allow": True}},
-        "rate_limit": {"enabled": True, "window": 3600, "free_attempts": 5, "max_delay": 900,
+        "rate_limit": {"enabled": True, "window": 3600, "free_attempts": 5, "first_delay": 1, "max_delay": 900,
                        "max_per_ip": 100, "max_per_account": 20, "register_per_ip": 20},
     }
 
@@ -124,6 +124,7 @@ class RateLimitConfig:
     enabled: bool
     window: int
     free_attempts: int
+    first_delay: int
     max_delay: int
     max_per_ip: int
     max_per_account: int
@@ -322,6 +323,7 @@ def parse_auth_config(raw: Any, permissions: set[str], filterable: set[str]) -> 
         enabled=p.boolean(rl, "enabled", "auth.rate_limit"),
         window=p.integer(rl, "window", "auth.rate_limit", 1, 24 * 3600),
         free_attempts=p.integer(rl, "free_attempts", "auth.rate_limit", 1, 100),
+        first_delay=p.integer(rl, "first_delay", "auth.rate_limit", 1, 3600),
         max_delay=p.integer(rl, "max_delay", "auth.rate_limit", 1, 24 * 3600),
         max_per_ip=p.integer(rl, "max_per_ip", "auth.rate_limit", 1, 1_000_000),
         max_per_account=p.integer(rl, "max_per_account", "auth.rate_limit", 1, 1_000_000),

@@ -4,8 +4,8 @@ OWASP's Authentication cheat sheet ("Protect against automated attacks", "Slow d
 guessing attacks with device cookies"), three tiers for failed sign-ins:
 
 1. **account + address** (or account + device): the first ``free_attempts`` failures cost
-   nothing; each later one makes that pair wait ``2**k`` seconds (1, 2, 4, … up to
-   ``max_delay``) before the next try. The counter lives ``PAIR_WINDOW`` (24 h) and a
+   nothing; each later one makes that pair wait ``first_delay * 2**k`` seconds (1, 2, 4, … up
+   to ``max_delay``) before the next try. The counter lives ``PAIR_WINDOW`` (24 h) and a
    successful sign-in from that address clears it. Someone hammering an account from one
    address slows down only themself: the owner signing in from anywhere else is not affected.
 2. **address**: at most ``max_per_ip`` failures per ``window`` from one address over all
@@ -84,7 +84,8 @@ class Throttle:
             return
         n = await self.limiter.hit(attempt.pair, PAIR_WINDOW)
         if n >= cfg.free_attempts:
-            await self.limiter.hold(attempt.pair, min(cfg.max_delay, 2.0 ** (n - cfg.free_attempts)))
+            delay = cfg.first_delay * 2.0 ** min(n - cfg.free_attempts, 32)
+            await self.limiter.hold(attempt.pair, min(cfg.max_delay, delay))
         if not attempt.device:
             await self.limiter.hit("ip:" + attempt.ip, cfg.window)
         await self.limiter.hit("account:" + attempt.account, cfg.window)
