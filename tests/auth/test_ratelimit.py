@@ -160,6 +160,7 @@ def test_registration_is_limited_per_address(make_node: Any) -> None:
             r = c.post("/api/auth/password/register", headers={"X-Forwarded-For": ATTACKER},
                        json={"email": email("rl-reg"), "password": PASSWORD})
             assert r.status_code == 200, r.text
+            assert device_cookie(r)  # registering is signing in: this browser is a known device
         r = c.post("/api/auth/password/register", headers={"X-Forwarded-For": ATTACKER},
                    json={"email": email("rl-reg"), "password": PASSWORD})
         assert r.status_code == 429, r.text

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from nodebase.kernel.config import DEFAULT_CORS_ORIGINS
 from tests.conftest import admin_headers
 
 
@@ -18,6 +19,8 @@ def test_serve_flags_and_config_show(make_node: Any, backend: str) -> None:
     assert out.startswith('{\n  "settings": {\n    "'), out[:80]  # indented for people
     shown = json.loads(out)
     assert shown["settings"]["data_dir"] == str(node.data_dir)
+    assert shown["settings"]["cors_origins"] == list(DEFAULT_CORS_ORIGINS)
+    assert shown["settings"]["trusted_proxies"] == []
     assert "data" in shown["config"] and shown["config"]["version"] == 10
     info = httpx.get(node.url + "/api/system/info", headers=admin_headers(node)).json()
     if backend == "postgres":

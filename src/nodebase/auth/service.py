@@ -220,7 +220,7 @@ class AuthService:
         password = check_password(body.get("password"), cfg.password.min_length, cfg.password.max_length)
         await self.throttle.registration(ip)
         row = await self._create(email, password, cfg.default_role_register, extra)
-        return Session(row, self.tok.issue(row, 0))
+        return Session(row, self.tok.issue(row, 0), self.tok.sign_device(email))
 
     async def create_user(self, body: Any) -> dict[str, Any]:
         """Admin action (``/password/actions/create``, CLI): may set a role."""

@@ -75,6 +75,8 @@ class Settings:
             "broker_url": redact_url(self.broker_url),
             "vector_url": redact_url(self.vector_url),
             "schema_file": str(self.resolved_schema_file) if self.resolved_schema_file else None,
+            "cors_origins": list(self.cors_origins),
+            "trusted_proxies": list(self.trusted_proxies),
         }
 
 
