@@ -12,7 +12,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -24,6 +23,7 @@ from nodebase.data.transport import routes as data_routes
 from nodebase.kernel.asgi import FastRouter
 from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
+from nodebase.kernel.cors import CorsMiddleware, CorsPolicy
 from nodebase.kernel.database import Database, open_database
 from nodebase.kernel.errors import NodebaseError
 from nodebase.kernel.events import EventBus
@@ -57,6 +57,7 @@ class Nodebase:
         self.started_at = time.monotonic()
         self.db: Database = open_database(self.settings.resolved_database_url)
         self.events = EventBus()
+        self.cors = CorsPolicy(self.settings.cors_origins)
         self._guard = _GuardProxy()
         self.permissions = PermissionRegistry()
         self.config = ConfigManager(ConfigStore(self.db))
@@ -146,7 +147,7 @@ class Nodebase:
     def asgi(self) -> Any:
         """The ASGI application: a raw fast path for hot routes in front of Starlette."""
         app = self.starlette()
-        router = FastRouter(self, app)
+        router = FastRouter(self, app, self.cors)
         router.static("GET", "/api/system/ping", b'{"pong":true}')
         mount_data_fast(router, self.data.schema.config.get("basepath", "/api/data"))
         router.state = app.state  # type: ignore[attr-defined]
@@ -194,15 +195,7 @@ class Nodebase:
                 HTTPException: on_http_error,
                 Exception: on_unexpected,
             },
-            middleware=[
-                Middleware(
-                    CORSMiddleware,
-                    allow_origin_regex=".*",
-                    allow_credentials=True,
-                    allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-                    allow_headers=["Content-Type", "Content-Length", "Authorization", "Accept", "X-API-Key"],
-                )
-            ],
+            middleware=[Middleware(CorsMiddleware, policy=self.cors)],
         )
         app.state.nb = self
         return app

@@ -30,7 +30,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def _print(doc: Any) -> None:
-    sys.stdout.write(jsonutil.dumps(doc).decode() + "\n")
+    sys.stdout.write(jsonutil.dumps_readable(doc) + "\n")
 
 
 async def _with_node(settings: Settings, fn: Any) -> Any:
@@ -54,12 +54,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return asyncio.run(sidecar.run(sidecar.settings_from(argparse.Namespace(
             data_dir=args.data_dir, project_dir=args.project_dir, database_url=args.database_url)),
             port=args.port or 0))
+    from nodebase.kernel.cors import CorsPolicy
+    from nodebase.kernel.forwarded import ClientAddress
     from nodebase.server import serve
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers,
                          server=args.server, header_timeout=args.header_timeout,
                          body_timeout=args.body_timeout, keepalive_timeout=args.keepalive_timeout,
                          max_connections=args.max_connections)
+    try:  # settings the workers would refuse: say so once, before starting them
+        CorsPolicy(settings.cors_origins)
+        ClientAddress(settings.trusted_proxies)
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     serve(settings)
     return 0
 
@@ -83,7 +91,8 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nodebase", description="nodebase backend node")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(fn=None, help_of=parser)
 
     p = sub.add_parser("serve", help="serve the HTTP API")
     _common(p)
@@ -111,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_sync)
 
     p = sub.add_parser("config", help="configuration")
-    csub = p.add_subparsers(dest="config_command", required=True)
+    p.set_defaults(fn=None, help_of=p)
+    csub = p.add_subparsers(dest="config_command", metavar="COMMAND")
     show = csub.add_parser("show", help="print settings and module config (secrets masked)")
     _common(show)
     show.set_defaults(fn=cmd_config_show)
@@ -125,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.fn is None:  # no (sub)command: the help, on stdout, as a usage error
+        args.help_of.print_help()
+        return 2
     try:
         return int(args.fn(args) or 0)
     except KeyboardInterrupt:

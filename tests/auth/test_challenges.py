@@ -1,18 +1,33 @@
-"""WebAuthn challenges in the database: single use, expiring, bound to their purpose."""
+"""WebAuthn challenges in the database: single use, expiring, bound to their purpose —
+on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import time
 from pathlib import Path
+
+import pytest
 
 from nodebase.auth.repository import Challenge, ChallengeRepository, ddl
 from nodebase.kernel.database import open_database
 
+_n = itertools.count(1)
 
-def test_challenges_are_single_use_expiring_and_purpose_bound(tmp_path: Path) -> None:
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'c.db'}"
+    url: str = request.getfixturevalue("postgres").create_database(f"nb_ch_{os.getpid()}_{next(_n)}")
+    return url
+
+
+def test_challenges_are_single_use_expiring_and_purpose_bound(database_url: str) -> None:
     async def run() -> None:
-        db = open_database(f"sqlite:///{tmp_path / 'c.db'}")
+        db = open_database(database_url)
         await db.connect()
         try:
             await db.execute_script(ddl(db))
@@ -34,5 +49,28 @@ def test_challenges_are_single_use_expiring_and_purpose_bound(tmp_path: Path) ->
             assert sum(r is not None for r in results) == 1
         finally:
             await db.close()
+
+    asyncio.run(run())
+
+
+def test_one_challenge_raced_from_two_nodes_is_taken_once(database_url: str) -> None:
+    """Two database handles (as two processes have), each with several concurrent takers."""
+    async def run() -> None:
+        one, two = open_database(database_url), open_database(database_url)
+        await one.connect()
+        await two.connect()
+        try:
+            await one.execute_script(ddl(one))
+            repos = [ChallengeRepository(one), ChallengeRepository(two)]
+            for round_ in range(20):
+                name = f"race-{round_}"
+                await repos[round_ % 2].add(Challenge(name, "passkey.login", None, {"r": round_}, time.time() + 60))
+                results = await asyncio.gather(*(repos[i % 2].take(name, "passkey.login") for i in range(8)))
+                winners = [r for r in results if r is not None]
+                assert len(winners) == 1, (round_, results)
+                assert winners[0].data == {"r": round_}
+        finally:
+            await one.close()
+            await two.close()
 
     asyncio.run(run())

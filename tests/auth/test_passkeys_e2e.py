@@ -66,7 +66,7 @@ def test_passkeys_end_to_end(node: NodeServer, browser: Browser) -> None:
     address, other = email("pk"), email("pk-other")
     with node.client() as c:
         register(c, address)
-        register(c, other)
+        _, other_token = register(c, other)
 
     # nobody signed in: no registration
     assert b.js("nb.registerPasskey('x')")["status"] == 401
@@ -112,6 +112,18 @@ def test_passkeys_end_to_end(node: NodeServer, browser: Browser) -> None:
     pk_id = listed[0]["id"]
     assert b.js("([i, n]) => nb.renamePasskey(i, n)", [pk_id, "work laptop"])["body"]["data"]["name"] == "work laptop"
 
+    # other users cannot touch someone's passkeys: the real id, another user's token
+    with node.client(headers={"Authorization": f"Bearer {other_token}"}) as intruder:
+        renamed = intruder.patch(f"/api/auth/passkeys/{pk_id}", json={"name": "stolen"})
+        deleted = intruder.delete(f"/api/auth/passkeys/{pk_id}")
+        assert intruder.get("/api/auth/passkeys").json() == {"data": []}
+    for r in (renamed, deleted):  # the same answer as for an id that does not exist
+        assert r.status_code == 404, r.text
+        assert r.json() == {"error": f"No passkey with id {pk_id!r}", "type": "NotFoundException",
+                            "context": {"id": pk_id}}
+    after = b.js("nb.listPasskeys()")["body"]["data"]
+    assert [(p["id"], p["name"]) for p in after] == [(pk_id, "work laptop")]
+
     # user verification: required by the server; with UV off the browser refuses...
     b.user_verified(False)
     r = b.js("e => nb.loginPasskey(e)", address)
@@ -149,5 +161,4 @@ def test_passkeys_end_to_end(node: NodeServer, browser: Browser) -> None:
     assert len(b.credentials()) == 1
     r = b.js("nb.loginPasskey(null)")
     assert r["status"] == 401 and "not registered" in r["body"]["error"], r
-    # other users cannot touch someone's passkeys
-    assert b.js("i => nb.deletePasskey(i)", "nope")["status"] == 404
+    assert b.js("i => nb.deletePasskey(i)", pk_id)["status"] == 404  # already gone

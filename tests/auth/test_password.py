@@ -86,9 +86,12 @@ def test_registration_checks_say_what_is_wrong(node: NodeServer) -> None:
         # the real reason, not bknd's masked "Invalid credentials"
         r = c.post("/api/auth/password/register", json={"email": email(), "password": PASSWORD, "role": "x"})
         assert r.json()["error"] == "Role cannot be provided during registration"
-        for raw in (b"[1,2]", b"{not json", b'"text"'):
+        # a body that is not a JSON object is a malformed request: 400, never 422
+        for raw, kind in ((b"[1,2]", "BadRequestException"), (b"{not json", "InvalidJsonException"),
+                          (b'"text"', "BadRequestException")):
             r = c.post("/api/auth/password/register", content=raw, headers={"Content-Type": "application/json"})
-            assert r.status_code in (400, 422), r.text
+            assert r.status_code == 400, r.text
+            assert r.json()["type"] == kind, r.text
 
 
 def test_taken_email_is_409(node: NodeServer) -> None:

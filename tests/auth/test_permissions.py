@@ -164,11 +164,44 @@ def test_a_role_with_a_row_filter_sees_and_changes_only_its_rows(world: World) -
 
 
 def test_admins_get_every_route(world: World) -> None:
-    for name, method, path, body in _routes(world):
+    """Every route answers an admin, and the data routes return every row (no filter)."""
+    w = world
+    rows: list[dict[str, Any]] = []
+    for name, method, path, body in _routes(w):
         if name == "delete":
             continue  # keep the other's row for the other tests; delete is shown below
-        r = _call(world.node, world.admin, method, path, body)
+        r = _call(w.node, w.admin, method, path, body)
         assert 200 <= r.status_code < 300, (name, r.status_code, r.text)
+        if name == "types":
+            continue  # TypeScript text, no rows
+        out = r.json()
+        data = out.get("data")
+        if name == "list":
+            rows = data
+            assert {w.own_post, w.other_post} <= {row["id"] for row in rows}, rows
+            assert {w.owner_id, w.other_id} <= {row["owner_id"] for row in rows}, rows
+        elif name == "query":
+            assert sorted(row["id"] for row in data) == sorted(row["id"] for row in rows)
+        elif name == "read":
+            assert (data["id"], data["owner_id"]) == (w.other_post, w.other_id), data
+        elif name == "reference":
+            assert [c["text"] for c in data] == ["hello"], data
+        elif name == "count":
+            assert out["count"] == len(rows), out
+        elif name == "exists":
+            assert out["exists"] is True, out
+        elif name == "create":
+            assert (data["title"], data["owner_id"]) == ("new", w.other_id), data
+            rows.append(data)
+        elif name == "update":
+            assert (data["id"], data["title"]) == (w.other_post, "changed"), data
+        elif name == "update many":
+            assert sorted(row["id"] for row in data) == sorted(row["id"] for row in rows)
+            assert {row["title"] for row in data} == {"bulk"}, data
+        elif name == "delete many":
+            assert data == [], data
+        elif name == "data config":
+            assert w.posts in out["entities"], out
     e = f"/api/data/entity/{world.posts}"
     made = _call(world.node, world.admin, "POST", e, {"title": "to delete", "owner_id": 1}).json()["data"]
     assert _call(world.node, world.admin, "DELETE", f"{e}/{made['id']}", None).status_code == 200
@@ -186,16 +219,23 @@ def test_anonymous_role_and_default_role(make_node: Any) -> None:
                                                  "permissions": ["data.entity.read", "data.entity.create"]}},
                             "guard": {"anonymous_role": "guest"}})
     with server.client() as c:
-        assert c.get(f"/api/data/entity/{name}").status_code == 200
+        r = c.get(f"/api/data/entity/{name}")
+        assert r.status_code == 200 and [row["title"] for row in r.json()["data"]] == ["public"], r.text
         assert c.post(f"/api/data/entity/{name}", json={"title": "spam"}).status_code == 403
         _, token = register(c)
-        assert c.post(f"/api/data/entity/{name}", json={"title": "member"}, headers=bearer(token)).status_code == 201
+        made = c.post(f"/api/data/entity/{name}", json={"title": "member"}, headers=bearer(token))
+        assert made.status_code == 201 and made.json()["data"]["title"] == "member", made.text
         assert c.get("/api/system/config", headers=bearer(token)).status_code == 403
+        r = c.get(f"/api/data/entity/{name}", params={"sort": "id"})
+        assert [row["title"] for row in r.json()["data"]] == ["public", "member"], r.text
     with server.client(headers=admin) as c:  # without anonymous_role, is_default applies to all
         r = c.post("/api/system/config/set/auth", json={"guard": {"anonymous_role": None}})
         assert r.status_code == 202
     with server.client() as c:
-        assert c.post(f"/api/data/entity/{name}", json={"title": "now allowed"}).status_code == 201
+        made = c.post(f"/api/data/entity/{name}", json={"title": "now allowed"})
+        assert made.status_code == 201 and made.json()["data"]["title"] == "now allowed", made.text
+        r = c.get(f"/api/data/entity/{name}", params={"sort": "id"})
+        assert [row["title"] for row in r.json()["data"]] == ["public", "member", "now allowed"], r.text
 
 
 def test_deny_policies_and_implicit_allow(make_node: Any) -> None:
@@ -220,7 +260,13 @@ def test_deny_policies_and_implicit_allow(make_node: Any) -> None:
         denied = c.delete(f"/api/data/entity/{b}/{rb['id']}", headers=h)
         assert denied.status_code == 403 and "policy" in denied.json()["description"]
         assert c.post("/api/system/config/set/auth", json={}, headers=h).status_code == 403
-        assert c.get("/api/system/config", headers=h).status_code == 200  # implicit
+        config = c.get("/api/system/config", headers=h)  # implicit_allow: the whole document
+        assert config.status_code == 200, config.text
+        assert {a, b} <= set(config.json()["data"]["entities"]), config.text
+        assert config.json()["auth"]["roles"]["editor"]["implicit_allow"] is True
+        left = {x: [row["id"] for row in c.get(f"/api/data/entity/{x}", headers=h).json()["data"]]
+                for x in (a, b)}
+        assert left == {a: [], b: [rb["id"]]}, left  # a's row deleted, b's kept by the deny
 
 
 def test_role_config_is_validated(node: NodeServer) -> None:

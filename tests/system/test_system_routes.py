@@ -40,14 +40,17 @@ def test_config_read_whole_and_module(api: httpx.Client) -> None:
     assert api.get("/api/system/config/nope").status_code == 404
 
 
-def test_cors_reflects_origin_on_fast_and_slow_paths(node: Any) -> None:
+def test_cors_allows_loopback_not_other_origins_on_fast_and_slow_paths(node: Any) -> None:
+    """The default policy (more in test_cors.py): loopback yes, anything else no."""
     for path in ("/api/system/ping", "/api/system/config"):
-        r = httpx.get(node.url + path, headers={"Origin": "http://app.local"})
-        assert r.headers.get("access-control-allow-origin") == "http://app.local"
+        r = httpx.get(node.url + path, headers={"Origin": "http://localhost:5173"})
+        assert r.headers.get("access-control-allow-origin") == "http://localhost:5173"
         assert r.headers.get("access-control-allow-credentials") == "true"
+        r = httpx.get(node.url + path, headers={"Origin": "http://app.local"})
+        assert "access-control-allow-origin" not in r.headers
     pre = httpx.options(node.url + "/api/data/entity/x", headers={
-        "Origin": "http://app.local", "Access-Control-Request-Method": "POST"})
-    assert pre.status_code == 200 and "POST" in pre.headers["access-control-allow-methods"]
+        "Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST"})
+    assert pre.status_code == 204 and "POST" in pre.headers["access-control-allow-methods"]
 
 
 def test_unknown_routes_and_methods_are_json(node: Any) -> None:

@@ -79,7 +79,8 @@ def add_commands(sub: Any, common: Common, settings: Callable[..., Any],
         return run(args, fn)
 
     p = sub.add_parser("user", help="manage users")
-    usub = p.add_subparsers(dest="user_command", required=True)
+    p.set_defaults(fn=None, help_of=p)  # no subcommand: nodebase.cli prints this help
+    usub = p.add_subparsers(dest="user_command", metavar="COMMAND")
     c = usub.add_parser("create", help="create a user (any role, e.g. the first admin)")
     common(c)
     c.add_argument("--email", required=True)
@@ -93,7 +94,8 @@ def add_commands(sub: Any, common: Common, settings: Callable[..., Any],
     c.set_defaults(fn=user_set_password)
 
     p = sub.add_parser("apikey", help="manage API keys")
-    asub = p.add_subparsers(dest="apikey_command", required=True)
+    p.set_defaults(fn=None, help_of=p)
+    asub = p.add_subparsers(dest="apikey_command", metavar="COMMAND")
     c = asub.add_parser("create", help="create an API key (the key is printed once)")
     common(c)
     c.add_argument("--name", required=True)

@@ -71,7 +71,8 @@ def default_auth_config() -> dict[str, Any]:
         },
         "guard": {"enabled": True, "anonymous_role": None},
         "roles": {"admin": {"implicit_allow": True}},
-        "rate_limit": {"enabled": True, "window": 900, "max_per_ip": 50, "max_per_account": 10},
+        "rate_limit": {"enabled": True, "window": 3600, "free_attempts": 5, "first_delay": 1, "max_delay": 900,
+                       "max_per_ip": 100, "max_per_account": 20, "register_per_ip": 20},
     }
 
 
@@ -118,10 +119,16 @@ class PasskeyConfig:
 
 @dataclass(frozen=True)
 class RateLimitConfig:
+    """See nodebase.auth.throttle for what each number does."""
+
     enabled: bool
     window: int
+    free_attempts: int
+    first_delay: int
+    max_delay: int
     max_per_ip: int
     max_per_account: int
+    register_per_ip: int
 
 
 @dataclass(frozen=True)
@@ -311,12 +318,16 @@ def parse_auth_config(raw: Any, permissions: set[str], filterable: set[str]) -> 
     anonymous_role = p.string(guard, "anonymous_role", "auth.guard", nullable=True)
 
     rl = p.obj(doc, "rate_limit", "auth")
-    p.keys(rl, {"enabled", "window", "max_per_ip", "max_per_account"}, "auth.rate_limit")
+    p.keys(rl, set(default_auth_config()["rate_limit"]), "auth.rate_limit")
     rate_limit = RateLimitConfig(
         enabled=p.boolean(rl, "enabled", "auth.rate_limit"),
         window=p.integer(rl, "window", "auth.rate_limit", 1, 24 * 3600),
+        free_attempts=p.integer(rl, "free_attempts", "auth.rate_limit", 1, 100),
+        first_delay=p.integer(rl, "first_delay", "auth.rate_limit", 1, 3600),
+        max_delay=p.integer(rl, "max_delay", "auth.rate_limit", 1, 24 * 3600),
         max_per_ip=p.integer(rl, "max_per_ip", "auth.rate_limit", 1, 1_000_000),
         max_per_account=p.integer(rl, "max_per_account", "auth.rate_limit", 1, 1_000_000),
+        register_per_ip=p.integer(rl, "register_per_ip", "auth.rate_limit", 1, 1_000_000),
     )
 
     roles: dict[str, Role] = {}

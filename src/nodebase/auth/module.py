@@ -22,6 +22,7 @@ from nodebase.auth.service import AuthService
 from nodebase.auth.tokens import Tokens, load_or_create_secret
 from nodebase.auth.transport import routes
 from nodebase.data.module import DataModule
+from nodebase.kernel.forwarded import ClientAddress
 from nodebase.kernel.node import Node
 from nodebase.kernel.permissions import Permission
 
@@ -56,6 +57,8 @@ class AuthModule:
         self.service = AuthService(data.service, self.users, ApiKeyRepository(nb.db))
         self._passkeys: PasskeyService | None = None
         self._secret: bytes | None = None
+        #: the client's address for rate limits (setting ``trusted_proxies``)
+        self.client_address = ClientAddress(nb.settings.trusted_proxies)
         nb.add_routes(routes())
         nb.add_asgi_wrapper(lambda app: AuthMiddleware(app, self.service))
         nb.set_authenticator(caller_of)

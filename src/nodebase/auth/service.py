@@ -19,16 +19,17 @@ from nodebase.auth.passwords import (
     normalise_email,
     verify_password,
 )
-from nodebase.auth.ratelimit import Limiter, MemoryLimiter, retry_after
+from nodebase.auth.ratelimit import Limiter, MemoryLimiter
 from nodebase.auth.repository import ApiKeyRepository, UserAuth, UserRepository
+from nodebase.auth.throttle import Attempt, Throttle
 from nodebase.auth.tokens import TokenError, Tokens, VerifiedCache
 from nodebase.data.service import DataService
 from nodebase.kernel.caller import ANONYMOUS, SYSTEM, Caller
 from nodebase.kernel.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
-    TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
@@ -46,6 +47,8 @@ class Session:
 
     user: dict[str, Any]
     token: str
+    #: a fresh device cookie value (password sign-in), see nodebase.auth.throttle
+    device: str | None = None
 
 
 def _refused(reason: str) -> Caller:
@@ -75,6 +78,10 @@ class AuthService:
     def config(self) -> AuthConfig:
         assert self.cfg is not None, "auth module not started"
         return self.cfg
+
+    @property
+    def throttle(self) -> Throttle:
+        return Throttle(self.limiter, self.config.rate_limit)
 
     @property
     def tok(self) -> Tokens:
@@ -203,7 +210,13 @@ class AuthService:
                       extra: dict[str, Any]) -> dict[str, Any]:
         values = {**extra, "email": email, "strategy": "password",
                   "strategy_value": await hash_password(password), "role": role, "token_version": 0}
-        row = await self.data.create("users", values, SYSTEM)
+        try:
+            row = await self.data.create("users", values, SYSTEM)
+        except Conflict as exc:
+            if "email" not in exc.context.get("fields", ()):
+                raise
+            raise Conflict("An account with this e-mail already exists",
+                           context={"field": "email", "entity": "users"}) from None
         assert isinstance(row, dict)
         return row
 
@@ -215,7 +228,7 @@ class AuthService:
                                    context={"field": "role", "valid": sorted(self.config.roles)})
         return role
 
-    async def register(self, body: Any) -> Session:
+    async def register(self, body: Any, ip: str) -> Session:
         cfg = self.config
         if not cfg.password.enabled:
             raise NotFound("The password strategy is disabled", context={"strategy": "password"})
@@ -226,8 +239,9 @@ class AuthService:
         extra = self._extra_fields(body, allowed_role=False)
         email = normalise_email(body.get("email"))
         password = check_password(body.get("password"), cfg.password.min_length, cfg.password.max_length)
+        await self.throttle.registration(ip)
         row = await self._create(email, password, cfg.default_role_register, extra)
-        return Session(row, self.tok.issue(row, 0))
+        return Session(row, self.tok.issue(row, 0), self.tok.sign_device(email))
 
     async def create_user(self, body: Any) -> dict[str, Any]:
         """Admin action (``/password/actions/create``, CLI): may set a role."""
@@ -240,7 +254,8 @@ class AuthService:
         role = self._check_role(body.get("role"))
         return await self._create(email, password, role, extra)
 
-    async def login(self, body: Any, ip: str) -> Session:
+    async def login(self, body: Any, ip: str, device_cookie: str | None = None) -> Session:
+        """Password sign-in; ``device_cookie`` is the client's ``nb_device`` cookie, if any."""
         cfg = self.config
         if not cfg.password.enabled:
             raise NotFound("The password strategy is disabled", context={"strategy": "password"})
@@ -252,15 +267,18 @@ class AuthService:
         if not isinstance(password, str) or not password:
             raise ValidationFailed('Field "password" is required', context={"field": "password"})
         email = raw_email.strip().lower()
-        keys = await self.check_rate(ip, email)
+        attempt = Attempt(ip, email, self.tok.device_nonce(device_cookie, email))
+        await self.throttle.check(attempt)
         user = await self.users.by_email(email) if len(password) <= cfg.password.max_length else None
         hashed = user.password_hash if user is not None and user.strategy == "password" else None
         ok = await verify_password(hashed, password[: cfg.password.max_length])
         if not ok or user is None:
-            await self.failed(keys)
+            await self.throttle.failed(attempt)
             raise Unauthorized(INVALID_CREDENTIALS)
-        await self.limiter.reset(keys[1])
-        return await self.session_for(user)
+        await self.throttle.succeeded(attempt)
+        session = await self.session_for(user)
+        device = device_cookie if attempt.device else self.tok.sign_device(email)
+        return Session(session.user, session.token, device)
 
     async def session_for(self, user: UserAuth) -> Session:
         view = await self.user_view(user.id) or {"id": user.id, "email": user.email, "role": user.role}
@@ -289,9 +307,10 @@ class AuthService:
             raise ValidationFailed('Field "current_password" is required', context={"field": "current_password"})
         new = check_password(body.get("new_password"), cfg.password.min_length, cfg.password.max_length,
                              field="new_password")
-        keys = await self.check_rate(ip, user.email)
+        attempt = Attempt(ip, user.email)
+        await self.throttle.check(attempt)
         if not await verify_password(user.password_hash if user.strategy == "password" else None, current):
-            await self.failed(keys)
+            await self.throttle.failed(attempt)
             raise Unauthorized("The current password is wrong", context={"field": "current_password"})
         await self.set_password(user.id, new)
         fresh = await self.users.by_id(user.id)
@@ -311,26 +330,3 @@ class AuthService:
         if user is None:
             raise NotFound(f"No user with e-mail {email!r}", context={"email": email})
         await self.set_password(user.id, password)
-
-    # -- brute-force protection --------------------------------------------------------------
-    async def check_rate(self, ip: str, account: str) -> tuple[str, str]:
-        keys = ("ip:" + ip, "account:" + account)
-        rl = self.config.rate_limit
-        if not rl.enabled:
-            return keys
-        for key, limit, what in ((keys[0], rl.max_per_ip, "from this address"),
-                                 (keys[1], rl.max_per_account, "for this account")):
-            wait = await self.limiter.blocked(key, limit)
-            if wait > 0:
-                raise TooManyRequests(
-                    f"Too many failed sign-in attempts {what}; try again in {retry_after(wait)} s",
-                    context={"retry_after": int(retry_after(wait))},
-                    headers={"Retry-After": retry_after(wait)},
-                )
-        return keys
-
-    async def failed(self, keys: tuple[str, str]) -> None:
-        rl = self.config.rate_limit
-        if rl.enabled:
-            for key in keys:
-                await self.limiter.hit(key, rl.window)

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from nodebase.auth.module import AuthModule
 
 BASE = "/api/auth"
+DEVICE_COOKIE = "nb_device"
+DEVICE_COOKIE_AGE = 366 * 24 * 3600
 
 
 def _auth(request: Request) -> AuthModule:
@@ -47,7 +49,9 @@ def _auth(request: Request) -> AuthModule:
 
 
 def _ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address (X-Forwarded-For only through the ``trusted_proxies`` setting)."""
+    module: AuthModule = request.app.state.nb.auth
+    return module.client_address.of(request.scope)
 
 
 def _origin(request: Request) -> str:
@@ -95,6 +99,16 @@ def set_auth_cookie(response: Response, module: AuthModule, token: str) -> None:
                             _cookie_attrs(module, module.service.config.cookie.expires))
 
 
+def set_device_cookie(response: Response, module: AuthModule, value: str) -> None:
+    """The device cookie (see nodebase.auth.throttle): sent only to the auth routes, one year."""
+    c = module.service.config.cookie
+    attrs = [f"Max-Age={DEVICE_COOKIE_AGE}", f"Path={BASE}", "HttpOnly",
+             "SameSite=" + c.same_site.capitalize()]
+    if c.secure:
+        attrs.append("Secure")
+    response.headers.append("set-cookie", f"{DEVICE_COOKIE}={value}; " + "; ".join(attrs))
+
+
 def clear_auth_cookie(response: Response, module: AuthModule) -> None:
     response.headers.append("set-cookie", "auth=; " + _cookie_attrs(module, 0))
 
@@ -127,6 +141,8 @@ def _session_response(request: Request, module: AuthModule, session: Session,
             module.service.config.cookie.path_success
         response = RedirectResponse(success, status_code=302)
     set_auth_cookie(response, module, session.token)
+    if session.device:
+        set_device_cookie(response, module, session.device)
     return response
 
 
@@ -143,9 +159,9 @@ async def _sign_in_action(request: Request, action: str) -> Response:
     try:
         body = await _body(request)
         if action == "login":
-            session = await module.service.login(body, _ip(request))
+            session = await module.service.login(body, _ip(request), request.cookies.get(DEVICE_COOKIE))
         else:
-            session = await module.service.register(body)
+            session = await module.service.register(body, _ip(request))
     except TooManyRequests:
         raise
     except NodebaseError as exc:
@@ -333,12 +349,12 @@ async def passkey_login_verify(request: Request) -> Response:
     module = _auth(request)
     body = await _body(request)
     credential = body.get("credential")
-    cid = credential.get("id") if isinstance(credential, dict) else None
-    keys = await module.service.check_rate(_ip(request), f"passkey:{cid}")
+    ip = _ip(request)
+    await module.service.throttle.check_address(ip)
     try:
         pk = await module.passkeys.authenticate(module.service.config.passkey, credential, _origin(request))
     except NodebaseError:
-        await module.service.failed(keys)
+        await module.service.throttle.failed_address(ip)
         raise
     user = await module.service.users.by_id(module.service.users_pk(pk.user_id))
     if user is None:

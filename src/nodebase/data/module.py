@@ -7,6 +7,7 @@ entities, e.g. auth's ``users``), never the HTTP routes.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,15 +96,26 @@ class DataModule:
         return new.config
 
     def _write_schema_file(self, config: dict[str, Any]) -> None:
-        if self.schema_file is None or not self.schema_file.exists():
+        """Write a schema change back to the schema file, creating it if needed (the README's
+        promise). Keeps a ``{"data": ...}`` wrapper if the file has one; replaces atomically."""
+        if self.schema_file is None:
             return
-        try:
-            current = jsonutil.loads(self.schema_file.read_bytes(), what="schema file")
-        except NodebaseError:
-            current = None
+        current: Any = None
+        if self.schema_file.exists():
+            try:
+                current = jsonutil.loads(self.schema_file.read_bytes(), what="schema file")
+            except NodebaseError:
+                current = None
         wrapped = {"data": config} if isinstance(current, dict) and "data" in current else config
-        if current != wrapped:
-            self.schema_file.write_bytes(jsonutil.dumps(wrapped))
+        if current == wrapped:
+            return
+        tmp = self.schema_file.with_name(f".{self.schema_file.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(jsonutil.dumps_readable(wrapped) + "\n")
+            os.replace(tmp, self.schema_file)
+        except OSError as exc:  # a read-only project dir must not fail the change itself
+            log.warning("could not write the schema file %s: %s", self.schema_file, exc)
+            tmp.unlink(missing_ok=True)
 
     def read_schema_file(self) -> dict[str, Any] | None:
         if self.schema_file is None or not self.schema_file.is_file():

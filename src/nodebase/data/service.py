@@ -132,7 +132,7 @@ class DataService:
             if problem.kind == "unique":
                 fields = [c for c in problem.columns if c in entity.fields] or list(problem.columns)
                 raise Conflict(
-                    f'A {entity.name} with the same {", ".join(fields) or "value"} already exists',
+                    f'A row with the same {", ".join(fields) or "value"} already exists in "{entity.name}"',
                     context={"entity": entity.name, "fields": fields},
                 ) from None
             if problem.kind == "foreign_key":

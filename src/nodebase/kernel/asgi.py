@@ -3,8 +3,8 @@
 Starlette's middleware stack costs ~75 µs per request on the target box, more than the
 work of a primary-key read; the routes here skip it and everything else falls through to
 the Starlette application. Behaviour is the same: NodebaseError → its JSON 4xx, a client that
-disconnected mid-body → nothing (not an error), anything else → logged 500, CORS headers
-reflected for the request's Origin (bknd's default).
+disconnected mid-body → nothing (not an error), anything else → logged 500, and the CORS
+headers of the same :class:`~nodebase.kernel.cors.CorsPolicy` the Starlette side uses.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nodebase.kernel import jsonutil
+from nodebase.kernel.cors import CorsPolicy
 from nodebase.kernel.errors import NodebaseError, PayloadTooLarge
 
 log = logging.getLogger("nodebase.http")
@@ -93,9 +94,10 @@ Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
 class FastRouter:
     """Routes by path segments: ``/api/data/entity/{entity}/{id}`` → ("api","data","entity",*)."""
 
-    def __init__(self, nb: Any, fallback: ASGIApp) -> None:
+    def __init__(self, nb: Any, fallback: ASGIApp, cors: CorsPolicy | None = None) -> None:
         self.nb = nb
         self.fallback = fallback
+        self.cors = cors or CorsPolicy(())
         self.exact: dict[tuple[str, str], bytes] = {}
         self.prefixes: list[tuple[tuple[str, ...], dict[int, dict[str, Handler]], list[str]]] = []
 
@@ -156,14 +158,12 @@ class FastRouter:
             return
         await self.fallback(scope, receive, send)
 
-    @staticmethod
-    async def _send(scope: Scope, send: Send, status: int, body: bytes) -> None:
+    async def _send(self, scope: Scope, send: Send, status: int, body: bytes) -> None:
         headers = list(_JSON_HEADERS)
         headers.append((b"content-length", str(len(body)).encode()))
         for k, v in scope["headers"]:
             if k == b"origin":
-                headers += [(b"access-control-allow-origin", v),
-                            (b"access-control-allow-credentials", b"true"), (b"vary", b"Origin")]
+                headers += self.cors.headers(v)
                 break
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -13,9 +13,17 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_PORT = 1337  # bknd's default, so front ends pointing at bknd need no change
+
+#: browser origins allowed by default: loopback on any port, and the desktop sidecar's Tauri
+#: webview (``:*`` = any port or none; see nodebase.kernel.cors)
+DEFAULT_CORS_ORIGINS: tuple[str, ...] = (
+    "http://localhost:*", "https://localhost:*",
+    "http://127.0.0.1:*", "https://127.0.0.1:*",
+    "http://[::1]:*", "https://[::1]:*",
+    "tauri://localhost", "http://tauri.localhost", "https://tauri.localhost",
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,10 @@ class Settings:
     debug: bool = False
     #: rows one bulk create may hold and one bulk update/delete may change (413 beyond)
     bulk_max_rows: int = 1000
+    #: origins whose browser pages may call the API with credentials (CORS)
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    #: proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the socket peer counts
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -84,6 +96,8 @@ class Settings:
             "broker_url": redact_url(self.broker_url),
             "vector_url": redact_url(self.vector_url),
             "schema_file": str(self.resolved_schema_file) if self.resolved_schema_file else None,
+            "cors_origins": list(self.cors_origins),
+            "trusted_proxies": list(self.trusted_proxies),
         }
 
 
@@ -91,25 +105,38 @@ _SECRET_QUERY_KEYS = ("secret", "password", "key", "token")
 
 
 def redact_url(url: str) -> str:
-    """Hide the password of ``scheme://user:pass@host`` and secret-looking query values."""
+    """Hide the password of ``scheme://user:pass@host`` and secret-looking query values.
+
+    Only those parts are replaced; everything else stays as written (``sqlite:////abs/path``
+    keeps its slashes: re-assembling a split URL would drop an empty authority).
+    """
     if not url:
         return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        creds, host = netloc.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in creds else f"{user}@{host}"
-    query = parts.query
+    head, sep, query = url.partition("?")
+    scheme, colon_slashes, rest = head.partition("://")
+    if colon_slashes and not scheme.startswith("sqlite"):
+        # the credentials end at the last "@" (a password may hold "/" or "@")
+        at = rest.rfind("@")
+        cut = rest.find("/", at + 1 if at >= 0 else 0)
+        authority, slash, path = (rest, "", "") if cut < 0 else (rest[:cut], "/", rest[cut + 1:])
+        if "@" in authority:
+            creds, host = authority.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            authority = f"{user}:***@{host}" if ":" in creds else f"{user}@{host}"
+        head = f"{scheme}://{authority}{slash}{path}"
     if query:
+        fragment = ""
+        if "#" in query:
+            query, fragment = query.split("#", 1)
+            fragment = "#" + fragment
         items = []
         for pair in query.split("&"):
-            k, _, v = pair.partition("=")
-            if any(s in k.lower() for s in _SECRET_QUERY_KEYS):
+            k, eq, v = pair.partition("=")
+            if eq and any(word in k.lower() for word in _SECRET_QUERY_KEYS):
                 v = "***"
-            items.append(f"{k}={v}" if _ else k)
-        query = "&".join(items)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+            items.append(f"{k}{eq}{v}")
+        query = "&".join(items) + fragment
+    return head + sep + query
 
 
 def _coerce(kind: Any, raw: Any) -> Any:
@@ -121,6 +148,9 @@ def _coerce(kind: Any, raw: Any) -> Any:
         return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
     if kind in (Path, "Path"):
         return Path(raw)
+    if kind in (tuple, "tuple[str, ...]"):
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        return tuple(str(item).strip() for item in items if str(item).strip())
     return str(raw)
 
 
@@ -149,5 +179,6 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
     """The environment that makes :func:`load_settings` return ``settings`` (for workers)."""
     out: dict[str, str] = {}
     for f in fields(Settings):
-        out["NODEBASE_" + f.name.upper()] = str(getattr(settings, f.name))
+        value = getattr(settings, f.name)
+        out["NODEBASE_" + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
     return out

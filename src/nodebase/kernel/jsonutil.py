@@ -48,6 +48,11 @@ def _wide_ints_as_strings(value: Any) -> Any:
     return value
 
 
+def dumps_readable(value: Any) -> str:
+    """Indented (two spaces), for people: the CLI's output."""
+    return orjson.dumps(value, option=_OPTS | orjson.OPT_INDENT_2).decode()
+
+
 def loads(data: bytes | str, *, what: str = "body", context: dict[str, Any] | None = None) -> Any:
     """Parse JSON; malformed input is an :class:`InvalidJson` (400) naming ``what``."""
     try:

@@ -87,22 +87,47 @@ async def permissions(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
+    """The OpenAPI document: whole with ``system.openapi``, else what the caller may do."""
     nb = request.app.state.nb
-    require(nb.guard, nb.caller(request), "system.openapi")
+    caller = nb.caller(request)
     from nodebase.system.openapi import build_openapi
 
-    return json(build_openapi(nb, server_url=str(request.base_url).rstrip("/")))
+    doc = build_openapi(nb, server_url=str(request.base_url).rstrip("/"))
+    if nb.guard.check(caller, "system.openapi").allowed:
+        return json(doc)
+    from nodebase.system.openapi_access import visible_part
+
+    base = nb.data.schema.config.get("basepath", "/api/data").rstrip("/") + "/entity/"
+    who = f'the role "{caller.role}"' if caller.role else "an anonymous caller"
+    return json(visible_part(doc, lambda perm, ctx: bool(nb.guard.check(caller, perm, ctx).allowed),
+                             entity_base=base, who=who))
 
 
 async def swagger(request: Request) -> Response:
-    nb = request.app.state.nb
-    require(nb.guard, nb.caller(request), "system.openapi")
+    """Swagger UI: a static page, open to anyone (the document it loads is filtered)."""
     return HTMLResponse(SWAGGER_HTML)
+
+
+ROOT = {"name": "nodebase", "version": __version__, "docs": "/api/system/swagger",
+        "openapi": "/api/system/openapi.json", "health": "/health"}
+ROOT_HTML = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>nodebase</title></head>
+<body><h1>nodebase {__version__}</h1>
+<p>This is an API server. See <a href="/api/system/swagger">the API documentation</a>
+(<a href="/api/system/openapi.json">OpenAPI document</a>).</p></body></html>"""
+
+
+async def root(request: Request) -> Response:
+    """Where to go from ``/``: a pointer to the API documentation (HTML for browsers)."""
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(ROOT_HTML)
+    return json(ROOT)
 
 
 def routes() -> list[Route]:
     b = "/api/system"
     out = [
+        Route("/", root, methods=["GET"]),
         Route(b + "/ping", ping, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route(b + "/info", info, methods=["GET"]),
