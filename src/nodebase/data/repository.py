@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,6 +25,17 @@ Decoder = Callable[[list[Any]], Row]
 
 #: the last column of a page that is outer-joined to its counts: NULL means "no rows"
 _HIT = "$hit"
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A compiled list statement with its counts (see ``_compile_counted``)."""
+
+    statement: str
+    params: list[Any]  # all but the cached versions, which come last
+    keys: list[CountKey]  # the total's, then (with a where) the count's
+    names: list[str]
+    tables: frozenset[str]
 
 
 class EntityRepository:
@@ -44,6 +56,10 @@ class EntityRepository:
         self.versions = versions
         self.counts = counts if counts is not None else CountCache()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], tuple[str, list[str]]] = {}
+        #: compiled list statements by query shape (the schema is fixed for a repository)
+        self._statements: dict[tuple[Any, ...], Any] = {}
+
+    STATEMENTS = 1024
 
     # -- decoding ------------------------------------------------------------------------
     def _decoder(self, entity: Entity, names: list[str], query: RepoQuery | None) -> Callable[[Any], Row]:
@@ -118,7 +134,12 @@ class EntityRepository:
         if query.count and self.versions is not None and self.versions.in_statement:
             rows, meta = await self._find_many_counted(entity, query, scope, extra)
         else:
-            sql, params, names = self.selects.select(entity, query, scope=scope, extra=extra)
+            shape = self._shape(entity, query, scope) if extra is None else None
+            page = self._statements.get(shape) if shape is not None else None
+            if not isinstance(page, tuple):
+                page = self.selects.select(entity, query, scope=scope, extra=extra)
+                self._remember(shape, page)
+            sql, params, names = page
             raw = await self.db.fetch_all(sql, params)
             decode = self._decoder(entity, names, query)
             rows = [decode(r) for r in raw]
@@ -129,17 +150,35 @@ class EntityRepository:
         meta["time"] = round((time.perf_counter() - t0) * 1000, 3)
         return rows, meta
 
-    async def _find_many_counted(
+    def _shape(self, entity: Entity, query: RepoQuery, scope: dict[str, Any] | None) -> tuple[Any, ...] | None:
+        """A key for the compiled statements of a list, or None (not cached: embeds)."""
+        if query.with_:
+            return None
+        try:
+            where = orjson.dumps(query.where, option=orjson.OPT_SORT_KEYS) if query.where else b""
+            who = orjson.dumps(scope, option=orjson.OPT_SORT_KEYS) if scope else b""
+        except TypeError:
+            return None
+        return (entity.name, query.limit, query.offset, tuple(query.sort),
+                tuple(query.select) if query.select is not None else None, where, who, query.count)
+
+    def _remember(self, key: tuple[Any, ...] | None, value: Any) -> None:
+        if key is None:
+            return
+        self._statements[key] = value
+        if len(self._statements) > self.STATEMENTS:
+            self._statements.pop(next(iter(self._statements)))
+
+    def _compile_counted(
         self,
         entity: Entity,
         query: RepoQuery,
         scope: dict[str, Any] | None,
         extra: Callable[[Sql, str], str] | None,
-    ) -> tuple[list[Row], dict[str, Any]]:
-        """One statement: the page, the change version and whichever counts are not cached.
-
-        The counts are compiled first, so their text and parameters (the cache keys) do not
-        depend on the page's."""
+    ) -> _Counted:
+        """The page, the change version and the counts as one statement. The counts are
+        compiled first, so their text and parameters (the cache keys) do not depend on the
+        page's; the cached versions are the last parameters (filled in per call)."""
         assert self.versions is not None
         sql = Sql(self.db.dialect)
         counts: list[tuple[str, CountKey]] = []
@@ -149,21 +188,35 @@ class EntityRepository:
             counts.append((text, (text, tuple(sql.params[start:]))))
         tables = frozenset(sql.tables)
         page, names = self.selects.select_into(sql, entity, query, scope=scope, extra=extra, marker=_HIT)
-        cached = self.versions.tracked >= tables
         version_sql = self.versions.subquery(sql.p(sorted(tables)))
-        entries = [self.counts.entry(key) if cached else (NO_VERSION, 0) for _, key in counts]
-        cols = ", ".join(
-            f'CASE WHEN "$v".n = {sql.p(seen)} THEN NULL ELSE ({text}) END'
-            for (text, _), (seen, _) in zip(counts, entries, strict=True)
-        )
+        cols = ", ".join(f'CASE WHEN "$v".n = {sql.p(NO_VERSION)} THEN NULL ELSE ({text}) END'
+                         for text, _ in counts)
         statement = (f'WITH "$v"(n) AS ({version_sql}) SELECT p.*, "$v".n, {cols} '
                      f'FROM "$v" LEFT JOIN LATERAL ({page}) p ON TRUE')
-        raw = await self.db.fetch_all(statement, sql.params)
-        k = len(names)
+        return _Counted(statement, sql.params[: -len(counts)], [k for _, k in counts], names, tables)
+
+    async def _find_many_counted(
+        self,
+        entity: Entity,
+        query: RepoQuery,
+        scope: dict[str, Any] | None,
+        extra: Callable[[Sql, str], str] | None,
+    ) -> tuple[list[Row], dict[str, Any]]:
+        """One round trip: the page, and the counts only where the cached ones are stale."""
+        assert self.versions is not None
+        shape = self._shape(entity, query, scope) if extra is None else None
+        plan = self._statements.get(shape) if shape is not None else None
+        if not isinstance(plan, _Counted):
+            plan = self._compile_counted(entity, query, scope, extra)
+            self._remember(shape, plan)
+        cached = self.versions.tracked >= plan.tables
+        entries = [self.counts.entry(key) if cached else (NO_VERSION, 0) for key in plan.keys]
+        raw = await self.db.fetch_all(plan.statement, [*plan.params, *(seen for seen, _ in entries)])
+        k = len(plan.names)
         first = raw[0]
         version = int(first[k + 1])
         found: list[int] = []
-        for i, ((_, key), (_, count)) in enumerate(zip(counts, entries, strict=True)):
+        for i, (key, (_, count)) in enumerate(zip(plan.keys, entries, strict=True)):
             value = first[k + 2 + i]
             if value is None:
                 found.append(count)
@@ -171,7 +224,7 @@ class EntityRepository:
                 found.append(int(value))
                 if cached:
                     self.counts.put(key, version, int(value))
-        decode = self._decoder(entity, names, query)
+        decode = self._decoder(entity, plan.names, query)
         rows = [] if first[k] is None else [decode(r) for r in raw]
         return rows, {"items": len(rows), "count": found[-1], "total": found[0]}
 

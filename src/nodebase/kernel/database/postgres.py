@@ -17,11 +17,13 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from nodebase.kernel.database.base import IntegrityProblem, Params
 from nodebase.kernel.database.dialect import Dialect, PostgresDialect
+from nodebase.kernel.errors import BadRequest
 
 log = logging.getLogger("nodebase.postgres")
 
@@ -79,12 +81,27 @@ class PostgresDatabase:
     #: asyncpg's per-connection cache of prepared statements (its default is 100)
     STATEMENT_CACHE = 1024
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    #: connections per worker process; ``?pool_size=N`` in the URL overrides it
+    POOL_SIZE = 16
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int | None = None) -> None:
         self.url = url
-        self._dsn = url.replace("postgresql+asyncpg://", "postgresql://").replace(
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://").replace(
             "postgres://", "postgresql://"
         )
-        self._min, self._max = min_size, max_size
+        parts = urlsplit(dsn)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        size = [v for k, v in query if k == "pool_size"]
+        if max_size is None:
+            try:
+                max_size = int(size[-1]) if size else self.POOL_SIZE
+            except ValueError:
+                raise BadRequest("pool_size in the database URL must be a whole number") from None
+            if max_size < 1:
+                raise BadRequest("pool_size in the database URL must be at least 1")
+        rest = urlencode([(k, v) for k, v in query if k != "pool_size"])
+        self._dsn = urlunsplit(parts._replace(query=rest))
+        self._min, self._max = min(min_size, max_size), max_size
         self._pool: Any = None
         self._local_writes = 0
 
