@@ -767,6 +767,14 @@ class BkndLike(System):
 
     def seed_and_pick(self) -> None:
         url = self.base + "/api/data/entity/posts"
+        # With several workers each loads the new entity on its own (within a second): wait
+        # until ten requests in a row (a new connection each) find it.
+        deadline, found = time.monotonic() + 20, 0
+        while found < 10 and time.monotonic() < deadline:
+            st, _ = http("GET", url + "?limit=1", None, self.auth)
+            found = found + 1 if st == 200 else 0
+            if st != 200:
+                time.sleep(0.1)
         t0 = time.monotonic()
         for chunk in batched(self.seed_rows(self.args.rows), self.seed_batch):
             expect(*http("POST", url, chunk, self.auth), "seed posts", ok=(200, 201))

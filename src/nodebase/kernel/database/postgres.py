@@ -78,8 +78,10 @@ class _Conn:
 class PostgresDatabase:
     dialect: Dialect = PostgresDialect()
 
-    #: asyncpg's per-connection cache of prepared statements (its default is 100)
-    STATEMENT_CACHE = 1024
+    #: asyncpg's per-connection cache of prepared statements (its default is 100). Statement
+    #: texts are stable per query shape (values are parameters), so a list is parsed and
+    #: planned once per connection; each cached plan costs memory in its backend, hence a bound.
+    STATEMENT_CACHE = 256
 
     #: connections per worker process; ``?pool_size=N`` in the URL overrides it
     POOL_SIZE = 16
