@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 try:
     import psutil
@@ -64,7 +65,12 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "Sup3rSecret!pass"
 
 SYSTEMS = ("nodebase", "pocketbase", "bknd")
-ENDPOINTS = ("list", "read", "create", "ping")
+# list_nocount: the same list without its total (nodebase `count=false`, PocketBase
+# `skipTotal=1`); list_rule: a plain user listing its own rows under a row rule (1 % of them).
+ENDPOINTS = ("list", "list_nocount", "list_rule", "read", "create", "ping")
+ROW_OWNERS = 100  # seeded rows are spread over this many owners: 1 % of the rows each
+RULE_USER = "user0@example.com"
+RULE_PASSWORD = "Us3rSecret!pass"
 
 # Same body as the reference create.lua (shared/reference/pocketbase.md §2).
 CREATE_BODY = (
@@ -81,7 +87,19 @@ POSTS_ENTITY: dict[str, Any] = {
         "title": {"type": "text", "config": {"required": True}},
         "body": {"type": "text"},
         "views": {"type": "number", "config": {"minimum": 0}},
+        "owner": {"type": "text"},
     },
+}
+# the row rule's column is indexed on every system (an index the schema declares)
+OWNER_INDEX: dict[str, Any] = {"entity": "posts", "fields": ["owner"], "unique": False}
+
+# nodebase role of the row-rule user: reads only the posts it owns.
+OWNER_ROLE: dict[str, Any] = {
+    "permissions": [
+        {"permission": "data.entity.read", "effect": "allow", "policies": [
+            {"condition": {"entity": "posts"}, "effect": "filter",
+             "filter": {"owner": "@user.email"}}]}
+    ]
 }
 
 # bknd: roles are configured before the admin user exists; the guard goes on afterwards.
@@ -431,6 +449,7 @@ class Request:
     method: str
     url: str
     body: str | None = None
+    auth: str | None = None  # a different Authorization than the admin's (the row-rule user)
 
 
 @dataclass
@@ -535,6 +554,7 @@ class System:
         self.anonymous: bool = bool(args.anonymous)
         self.info = SystemInfo(self.name)
         self.read_id: str = ""
+        self.user_auth: str | None = None  # the row-rule user's Authorization (if any)
         self.log_path = run_dir / "server.log"
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -591,7 +611,12 @@ class System:
     def seed_rows(self, n: int) -> Iterator[dict[str, Any]]:
         rng = random.Random(20240601)
         for i in range(n):
-            yield {"title": f"post {i}", "body": SEED_BODY, "views": rng.randint(0, 100_000)}
+            yield {
+                "title": f"post {i}",
+                "body": SEED_BODY,
+                "views": rng.randint(0, 100_000),
+                "owner": f"user{i % ROW_OWNERS}@example.com",
+            }
 
 
 def batched(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -639,10 +664,12 @@ class PocketBase(System):
         # Rules null = superuser only, so every request must carry a valid token
         # ("" = public, as in the reference, with --anonymous).
         rule = "" if self.anonymous else None
+        # The row rule lets a signed-in user list its own posts (superusers pass any rule).
+        list_rule = "" if self.anonymous else "owner = @request.auth.email"
         collection = {
             "name": "posts",
             "type": "base",
-            "listRule": rule,
+            "listRule": list_rule,
             "viewRule": rule,
             "createRule": rule,
             "updateRule": None,
@@ -651,7 +678,9 @@ class PocketBase(System):
                 {"name": "title", "type": "text", "required": True},
                 {"name": "body", "type": "text"},
                 {"name": "views", "type": "number", "min": 0, "onlyInt": True},
+                {"name": "owner", "type": "text"},
             ],
+            "indexes": ["CREATE INDEX idx_posts_owner ON posts (owner)"],
         }
         expect(*http("POST", b + "/api/collections", collection, self.auth), "create collection")
 
@@ -688,6 +717,15 @@ class PocketBase(System):
         else:
             self.info.notes.append("default settings (request logs ON)")
 
+        user = {"email": RULE_USER, "password": RULE_PASSWORD, "passwordConfirm": RULE_PASSWORD}
+        expect(*http("POST", b + "/api/collections/users/records", user, self.auth), "create user")
+        st, body = http(
+            "POST",
+            b + "/api/collections/users/auth-with-password",
+            {"identity": RULE_USER, "password": RULE_PASSWORD},
+        )
+        self.user_auth = expect(st, body, "user auth-with-password")["token"]
+
         st, page = http("GET", b + "/api/collections/posts/records?perPage=50", None, self.auth)
         page = expect(st, page, "list")
         self.info.rows_seeded = int(page["totalItems"])
@@ -697,6 +735,8 @@ class PocketBase(System):
         b = self.base + "/api/collections/posts/records"
         return {
             "list": Request("GET", b + "?perPage=50"),
+            "list_nocount": Request("GET", b + "?perPage=50&skipTotal=1"),
+            "list_rule": Request("GET", b + "?perPage=50", auth=self.user_auth),
             "read": Request("GET", f"{b}/{self.read_id}"),
             "create": Request("POST", b, CREATE_BODY),
             "ping": Request("GET", self.base + "/api/health"),
@@ -718,11 +758,23 @@ class BkndLike(System):
             ),
             "add entity posts",
         )
-        if getattr(self.args, "nodebase_workers", 0) > 1:
-            time.sleep(1.5)  # the other workers reload a changed config at most once a second
+        st, body = http(
+            "POST", self.base + "/api/system/config/add/data/indices.idx_posts_owner",
+            OWNER_INDEX, self.auth,
+        )
+        if not 200 <= st < 300:
+            self.info.notes.append(f"index on posts.owner refused ({st}): {str(body)[:120]}")
 
     def seed_and_pick(self) -> None:
         url = self.base + "/api/data/entity/posts"
+        # With several workers each loads the new entity on its own (within a second): wait
+        # until ten requests in a row (a new connection each) find it.
+        deadline, found = time.monotonic() + 20, 0
+        while found < 10 and time.monotonic() < deadline:
+            st, _ = http("GET", url + "?limit=1", None, self.auth)
+            found = found + 1 if st == 200 else 0
+            if st != 200:
+                time.sleep(0.1)
         t0 = time.monotonic()
         for chunk in batched(self.seed_rows(self.args.rows), self.seed_batch):
             expect(*http("POST", url, chunk, self.auth), "seed posts", ok=(200, 201))
@@ -740,6 +792,32 @@ class BkndLike(System):
             "create": Request("POST", b, CREATE_BODY),
             "ping": Request("GET", self.base + "/api/system/ping"),
         }
+
+
+def create_rule_user(sys_: System) -> None:
+    """nodebase: a role reading only its own posts, and a user with it (token in user_auth)."""
+    b = sys_.base
+    expect(
+        *http("POST", b + "/api/system/config/set/auth", {"roles": {"owner": OWNER_ROLE}}, sys_.auth),
+        "add role owner",
+    )
+    # with several workers, the one answering may pick the new role up a moment later
+    deadline = time.monotonic() + 15
+    while True:
+        st, body = http(
+            "POST",
+            b + "/api/auth/password/actions/create",
+            {"email": RULE_USER, "password": RULE_PASSWORD, "role": "owner"},
+            sys_.auth,
+        )
+        if st != 422 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    expect(st, body, "create row-rule user")
+    st, body = http(
+        "POST", b + "/api/auth/password/login", {"email": RULE_USER, "password": RULE_PASSWORD}
+    )
+    sys_.user_auth = "Bearer " + str(expect(st, body, "row-rule user login")["token"])
 
 
 class Bknd(BkndLike):
@@ -792,15 +870,34 @@ class Bknd(BkndLike):
 
 
 class Nodebase(BkndLike):
+    """nodebase in one profile: SQLite (embedded) or PostgreSQL, with N workers."""
+
     name = "nodebase"
     user_created = False
+
+    def __init__(
+        self,
+        procs: Processes,
+        run_dir: Path,
+        args: argparse.Namespace,
+        *,
+        label: str = "nodebase",
+        workers: int = 0,
+        database_url: str = "",
+    ) -> None:
+        super().__init__(procs, run_dir, args)
+        self.name = label
+        self.info.name = label
+        self.workers = workers
+        self.database_url = database_url
 
     def launch(self) -> subprocess.Popen[bytes]:
         py = self.args.nodebase_python
         data = self.run_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.pop("NODEBASE_DATA_DIR", None)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NODEBASE_")}
+        if self.database_url:
+            env["NODEBASE_DATABASE_URL"] = self.database_url  # `user create` too
         res = run_cmd(
             [
                 py,
@@ -840,9 +937,19 @@ class Nodebase(BkndLike):
             "--data-dir",
             str(data),
         ]
-        if self.args.nodebase_workers:
-            cmd += ["--workers", str(self.args.nodebase_workers)]
+        if self.workers:
+            cmd += ["--workers", str(self.workers)]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
         return self.procs.start(cmd, cwd=self.run_dir, env=env, log_path=self.log_path)
+
+    def requests(self) -> dict[str, Request]:
+        reqs = super().requests()
+        b = self.base + "/api/data/entity/posts"
+        reqs["list_nocount"] = Request("GET", b + "?limit=50&count=false")
+        if self.user_auth:
+            reqs["list_rule"] = Request("GET", b + "?limit=50", auth=self.user_auth)
+        return reqs
 
     def setup(self) -> None:
         st, body = http(
@@ -861,6 +968,8 @@ class Nodebase(BkndLike):
             log("!" * 78)
         self.create_entity()
         self.seed_and_pick()
+        if self.auth:
+            create_rule_user(self)
         if self.auth and self.anonymous:
             expect(
                 *http(
@@ -887,6 +996,95 @@ SYSTEM_CLASSES: dict[str, type[System]] = {
 }
 
 
+@dataclass(frozen=True)
+class Profile:
+    """One nodebase configuration to measure: its database and worker count."""
+
+    database: str  # "sqlite" | "postgres"
+    workers: int
+
+    @property
+    def label(self) -> str:
+        name = "nodebase" + ("-pg" if self.database == "postgres" else "")
+        return name + (f"-{self.workers}w" if self.workers > 1 else "")
+
+
+def parse_profiles(text: str) -> list[Profile]:
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        db, _, workers = item.partition(":")
+        if db not in ("sqlite", "postgres") or not (workers or "1").isdigit():
+            raise ValueError(item)
+        out.append(Profile(db, int(workers or "1")))
+    return out
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
+
+
+class PostgresDatabases:
+    """A fresh PostgreSQL database for each nodebase PostgreSQL profile.
+
+    On the server of ``--database-url`` (its user must be allowed to CREATE DATABASE), or
+    else on a throw-away cluster started with tests/support/services.py (fsync off, like the
+    test suite's; PostgreSQL from scripts/install-test-deps.sh). Dropped again at the end."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.base_url: str = args.database_url
+        self.server: Any = None
+        self.created: list[str] = []
+
+    def _sql(self, url: str, statement: str) -> None:
+        code = (
+            "import asyncio, sys, asyncpg\n"
+            "async def main():\n"
+            "    c = await asyncpg.connect(sys.argv[1])\n"
+            "    await c.execute(sys.argv[2])\n"
+            "    await c.close()\n"
+            "asyncio.run(main())\n"
+        )
+        url = urlunsplit(urlsplit(url)._replace(query=""))  # no nodebase options (pool_size)
+        res = run_cmd([self.args.nodebase_python, "-c", code, url, statement], timeout=120)
+        if res.returncode != 0:
+            raise BenchError(f"PostgreSQL: {statement} failed: {res.stderr.strip()[-400:]}")
+
+    def fresh(self, name: str) -> str:
+        if not self.base_url:
+            if self.server is None:
+                sys.path.insert(0, str(REPO_DIR))
+                from tests.support.services import start_postgres
+
+                log("starting a throw-away PostgreSQL cluster (tests/support/services.py)")
+                self.server = start_postgres(self.workdir)
+                for pid in self.server.pids:  # the same priority as the servers and wrk
+                    with contextlib.suppress(OSError):
+                        os.setpriority(os.PRIO_PROCESS, pid, self.args.nice)
+                    boost_autogroup(pid, self.args.nice)
+            self.base_url = self.server.url
+        parts = urlsplit(self.base_url)
+        self._sql(self.base_url, f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return urlunsplit(parts._replace(path="/" + name))
+
+    def close(self) -> None:
+        for name in self.created:
+            with contextlib.suppress(BenchError, subprocess.TimeoutExpired):
+                self._sql(self.base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
 def git_describe() -> str:
     """The last commit that touched src/ (what the measured nodebase is), plus a dirty mark."""
     git = ["git", "-C", str(REPO_DIR)]
@@ -909,7 +1107,7 @@ MB = 1024 * 1024
 def measure(sys_: System, name: str, req: Request, wrk: str, args: argparse.Namespace) -> RunResult:
     """Warm up, wait for quiet, then one measured wrk run with RSS/CPU sampling."""
     if args.warmup > 0:
-        run_wrk(wrk, req, sys_.load_auth, args.warmup, args)
+        run_wrk(wrk, req, req.auth or sys_.load_auth, args.warmup, args)
     idle, quiet = wait_idle(sys_.pid, args.idle_timeout)
     if not quiet:
         log(f"warning: machine not quiet after {idle:.0f}s (server or other processes busy)")
@@ -922,7 +1120,7 @@ def measure(sys_: System, name: str, req: Request, wrk: str, args: argparse.Name
     )
     t0 = time.monotonic()
     with RssSampler(sys_.pid, 0.5) as sampler:
-        s = run_wrk(wrk, req, sys_.load_auth, args.duration, args)
+        s = run_wrk(wrk, req, req.auth or sys_.load_auth, args.duration, args)
     wall = time.monotonic() - t0
     srv_cpu = tree_cpu_seconds(sys_.pid) - cpu0[0]
     wrk_cpu = children_cpu_seconds() - cpu0[1]
@@ -975,10 +1173,10 @@ def bench_system(sys_: System, wrk: str, args: argparse.Namespace) -> list[RunRe
 
     results: list[RunResult] = []
     reqs = sys_.requests()
-    for name in ENDPOINTS:
+    for name in (e for e in ENDPOINTS if e in reqs and e in args.endpoints):
         req = reqs[name]
         probe_body = json.loads(req.body) if req.body else None
-        status, payload = http(req.method, req.url, probe_body, sys_.load_auth)
+        status, payload = http(req.method, req.url, probe_body, req.auth or sys_.load_auth)
         if not 200 <= status < 300:
             raise BenchError(
                 f"{sys_.name} {name}: probe {req.method} {req.url} answered "
@@ -1017,6 +1215,46 @@ def fmt_ratio(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
+# Targets between nodebase's own profiles (issue 13): (what, numerator, denominator, minimum).
+PROFILE_TARGETS: tuple[tuple[str, tuple[str, str], tuple[str, str], float], ...] = (
+    ("PG list (total) vs SQLite list", ("nodebase-pg", "list"), ("nodebase", "list"), 0.5),
+    ("PG list (total) vs PG count=false", ("nodebase-pg", "list"), ("nodebase-pg", "list_nocount"), 0.85),
+    ("PG read vs SQLite read", ("nodebase-pg", "read"), ("nodebase", "read"), 0.5),
+    ("PG create vs SQLite create", ("nodebase-pg", "create"), ("nodebase", "create"), 0.7),
+    ("PG row-rule list vs SQLite", ("nodebase-pg", "list_rule"), ("nodebase", "list_rule"), 0.5),
+    ("SQLite list (total) vs count=false", ("nodebase", "list"), ("nodebase", "list_nocount"), 0.85),
+    ("SQLite 2 workers vs 1, list", ("nodebase-2w", "list"), ("nodebase", "list"), 1.2),
+    ("PG 2 workers vs 1, list", ("nodebase-pg-2w", "list"), ("nodebase-pg", "list"), 1.2),
+)
+
+
+def profile_report(all_results: dict[str, list[RunResult]]) -> dict[str, Any]:
+    """nodebase's profiles side by side (req/s per endpoint), and the ratios between them."""
+    labels = [n for n in all_results if n.startswith("nodebase")]
+    if len(labels) < 2:
+        return {}
+    by = {n: {r.endpoint: r for r in all_results[n]} for n in labels}
+    print("\nnodebase profiles side by side: req/s (p99 ms)")
+    print(f"{'endpoint':<14}" + "".join(f"{n:>20}" for n in labels))
+    for ep in ENDPOINTS:
+        cells = []
+        for n in labels:
+            r = by[n].get(ep)
+            cells.append("-" if r is None else f"{r.rps:,.0f} ({r.p99_ms:.0f})")
+        print(f"{ep:<14}" + "".join(f"{c:>20}" for c in cells))
+    out: dict[str, Any] = {}
+    print(f"\n{'profile ratio':<40}{'ratio':>8}{'target':>9}{'':>8}")
+    for what, (n1, e1), (n2, e2), target in PROFILE_TARGETS:
+        a, b = by.get(n1, {}).get(e1), by.get(n2, {}).get(e2)
+        if a is None or b is None or not b.rps:
+            continue
+        ratio = a.rps / b.rps
+        v = "met" if ratio >= target else "MISSED"
+        out[what] = {"ratio": round(ratio, 3), "target": target, "verdict": v}
+        print(f"{what:<40}{ratio:>7.2f}x{'>= ' + format(target, 'g') + 'x':>9}{v:>8}")
+    return out
+
+
 def print_report(
     all_results: dict[str, list[RunResult]], infos: dict[str, SystemInfo], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -1027,7 +1265,7 @@ def print_report(
         + ("anonymous requests" if args.anonymous else "admin token on every request")
     )
     header = (
-        f"{'system':<11}{'endpoint':<9}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'system':<16}{'endpoint':<14}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'peak RSS MB':>13}{'non-2xx':>9}{'sock err':>9}{'srv cores':>11}"
     )
     print(header)
@@ -1039,7 +1277,7 @@ def print_report(
             if r.other_cores > OTHER_CORES_WARN:
                 flag, disturbed = " !", True
             print(
-                f"{name:<11}{r.endpoint:<9}{r.rps:>11,.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+                f"{name:<16}{r.endpoint:<14}{r.rps:>11,.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
                 f"{r.rss_peak_mb:>13.1f}{r.non2xx:>9}{r.socket_errors:>9}"
                 f"{r.server_cores:>11.2f}{flag}"
             )
@@ -1064,30 +1302,36 @@ def print_report(
     bk = {r.endpoint: r for r in all_results.get("bknd", [])}
 
     print("\nnodebase vs targets (req/s ratio = nodebase / peer)")
-    head = f"{'endpoint':<10}{'vs PB':>9}{'target':>9}{'':>8}{'vs bknd':>10}{'target':>9}{'':>8}"
+    head = f"{'endpoint':<13}{'vs PB':>9}{'target':>9}{'':>8}{'vs bknd':>10}{'target':>9}{'':>8}"
     print(head)
     print("-" * len(head))
 
     def verdict(ratio: float | None, target: float) -> str:
         return "-" if ratio is None else ("met" if ratio >= target else "MISSED")
 
-    for ep in ENDPOINTS:
+    for ep in (e for e in ENDPOINTS if e in nb):
         r_pb = nb[ep].rps / pb[ep].rps if ep in pb and pb[ep].rps else None
         r_bk = nb[ep].rps / bk[ep].rps if ep in bk and bk[ep].rps else None
-        v_pb, v_bk = verdict(r_pb, TARGETS_VS_PB[ep]), verdict(r_bk, TARGET_VS_BKND)
+        t_pb = TARGETS_VS_PB.get(ep)
+        v_pb = verdict(r_pb, t_pb) if t_pb is not None else "-"
+        v_bk = verdict(r_bk, TARGET_VS_BKND) if ep in TARGETS_VS_PB else "-"
         verdicts[ep] = {
             "vs_pocketbase": r_pb,
-            "target_vs_pocketbase": TARGETS_VS_PB[ep],
+            "target_vs_pocketbase": t_pb,
             "verdict_vs_pocketbase": v_pb,
             "vs_bknd": r_bk,
-            "target_vs_bknd": TARGET_VS_BKND,
+            "target_vs_bknd": TARGET_VS_BKND if ep in TARGETS_VS_PB else None,
             "verdict_vs_bknd": v_bk,
         }
+        t_pb_s = "-" if t_pb is None else ">= " + format(t_pb, "g") + "x"
+        t_bk_s = ">= " + format(TARGET_VS_BKND, "g") + "x" if ep in TARGETS_VS_PB else "-"
         print(
-            f"{ep:<10}{fmt_ratio(r_pb):>9}{'>= ' + format(TARGETS_VS_PB[ep], 'g') + 'x':>9}"
-            f"{v_pb:>8}{fmt_ratio(r_bk):>10}{'>= ' + format(TARGET_VS_BKND, 'g') + 'x':>9}"
+            f"{ep:<13}{fmt_ratio(r_pb):>9}{t_pb_s:>9}"
+            f"{v_pb:>8}{fmt_ratio(r_bk):>10}{t_bk_s:>9}"
             f"{v_bk:>8}"
         )
+
+    verdicts["profiles"] = profile_report(all_results)
 
     nb_rss = max(r.rss_peak_mb for r in nb.values())
     line = f"peak RSS: nodebase {nb_rss:.1f} MB"
@@ -1123,6 +1367,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(SYSTEMS),
         help="comma-separated systems to run, in order (default: %(default)s)",
     )
+    p.add_argument(
+        "--endpoints",
+        default=",".join(ENDPOINTS),
+        help="comma-separated endpoints to measure (default: %(default)s)",
+    )
     p.add_argument("--duration", type=float, default=15.0, help="measured seconds per endpoint")
     p.add_argument("--warmup", type=float, default=5.0, help="warm-up seconds per endpoint")
     p.add_argument("--threads", type=int, default=2)
@@ -1141,10 +1390,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="python that has nodebase installed (default: this interpreter)",
     )
     p.add_argument(
-        "--nodebase-workers",
-        type=int,
-        default=0,
-        help="pass --workers N to nodebase serve (default: nodebase's default)",
+        "--nodebase-profiles",
+        default="sqlite:1,sqlite:2,postgres:1,postgres:2",
+        help="nodebase configurations to measure, as database:workers (database sqlite or "
+        "postgres); default: %(default)s",
+    )
+    p.add_argument(
+        "--database-url",
+        default="",
+        help="PostgreSQL server for the postgres profiles (postgresql://user:pass@host/db; a "
+        "fresh database is created on it per profile and dropped after). Default: a "
+        "throw-away cluster started from the Debian packages",
     )
     p.add_argument(
         "--pb-no-logs",
@@ -1182,6 +1438,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-prepare", action="store_true", help="do not install/check peers")
     args = p.parse_args(argv)
     args.systems = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    if not args.endpoints or set(args.endpoints) - set(ENDPOINTS):
+        p.error(f"--endpoints takes a comma list of {', '.join(ENDPOINTS)}")
+    try:
+        args.profiles = parse_profiles(args.nodebase_profiles)
+    except ValueError as exc:
+        p.error(f"--nodebase-profiles: {exc} is not sqlite[:N] or postgres[:N]")
     unknown = [s for s in args.systems if s not in SYSTEMS]
     if unknown or not args.systems:
         p.error(f"--only takes a comma list of {', '.join(SYSTEMS)}; got {args.only!r}")
@@ -1214,11 +1477,33 @@ def main(argv: list[str] | None = None) -> int:
     all_results: dict[str, list[RunResult]] = {}
     infos: dict[str, SystemInfo] = {}
     failures: dict[str, str] = {}
+    pg = PostgresDatabases(args, runs_root)
+    todo: list[tuple[str, Any]] = []
+    for name in args.systems:
+        if name == "nodebase":
+            todo += [(p.label, p) for p in args.profiles]
+        else:
+            todo.append((name, None))
     try:
-        for name in args.systems:
+        for name, profile in todo:
             run_dir = runs_root / name
             run_dir.mkdir(parents=True)
-            sys_ = SYSTEM_CLASSES[name](procs, run_dir, args)
+            if profile is None:
+                sys_ = SYSTEM_CLASSES[name](procs, run_dir, args)
+            else:
+                try:
+                    url = pg.fresh(f"nbbench_{stamp.replace('-', '_')}_{len(pg.created)}") if (
+                        profile.database == "postgres") else ""
+                except Exception as exc:  # no PostgreSQL here: report, measure the rest
+                    failures[name] = f"no PostgreSQL database: {exc}"
+                    log(f"!! {name}: {failures[name]}")
+                    continue
+                sys_ = Nodebase(procs, run_dir, args, label=name, workers=profile.workers,
+                                database_url=url)
+                sys_.info.notes.append(
+                    f"{profile.database}, {profile.workers} worker(s)"
+                    + (f", {redacted(url)}" if url else "")
+                )
             infos[name] = sys_.info
             try:
                 all_results[name] = bench_system(sys_, wrk, args)
@@ -1234,6 +1519,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         procs.stop_all()
+        pg.close()
         if not args.keep_data:
             shutil.rmtree(runs_root, ignore_errors=True)
 
@@ -1261,13 +1547,14 @@ def main(argv: list[str] | None = None) -> int:
                 "connections",
                 "rows",
                 "pb_no_logs",
-                "nodebase_workers",
+                "nodebase_profiles",
                 "wrk_timeout",
                 "anonymous",
                 "retries",
                 "nice",
             )
         },
+        "database_url": redacted(args.database_url),
         "wrk": run_cmd([wrk, "--version"], timeout=10).stdout.splitlines()[0:1],
         "systems": {n: asdict(i) for n, i in infos.items()},
         "results": {n: [asdict(r) for r in rs] for n, rs in all_results.items()},

@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from nodebase.data.counts import DatabaseVersions
 from nodebase.data.query.model import RepoQuery
 from nodebase.data.repository import EntityRepository
 from nodebase.data.schema import parse_data_config
@@ -25,7 +26,9 @@ def test_cached_counts_see_commits_from_another_connection(tmp_path: Path) -> No
         await b.connect()
         schema = parse_data_config(SCHEMA)
         await apply_sync(a, await plan_sync(a, None, schema), drop=False)
-        repo = EntityRepository(a, schema)
+        versions = DatabaseVersions(a)
+        await versions.track(["items"])
+        repo = EntityRepository(a, schema, versions)
         items = schema.entities["items"]
         await a.execute('INSERT INTO "items" ("n") VALUES (1), (2)')
         first = await repo.count(items, None)

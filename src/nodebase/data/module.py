@@ -90,6 +90,7 @@ class DataModule:
             )
         await apply_sync(self.db, plan, drop=drop)
         self.service.use_schema(new)
+        await self.service.track_changes()
         if not self.pending:
             await self._remember_synced(new.config)
         self._write_schema_file(new.config)
@@ -144,6 +145,7 @@ class DataModule:
             # (it costs ~0.3 s of cold start). `nodebase sync` still compares with the database.
             self.pending, self._pending_from = [], None
             self.service.use_schema(new)
+            await self.service.track_changes()
             return new.config
         from nodebase.data.sync import apply_sync, plan_sync
 
@@ -155,6 +157,7 @@ class DataModule:
                         c.kind, c.table, c.name)
         await apply_sync(self.db, plan, drop=False)
         self.service.use_schema(new)
+        await self.service.track_changes()
         if not plan.destructive:
             await self._remember_synced(new.config)
         return new.config
@@ -165,6 +168,8 @@ class DataModule:
 
         plan = await plan_sync(self.db, self._pending_from or self.schema, self.schema)
         ran = await apply_sync(self.db, plan, drop=drop) if apply else []
+        if ran:
+            await self.service.track_changes()
         if apply and drop:
             self.pending, self._pending_from = [], None
             await self._remember_synced(self.schema.config)

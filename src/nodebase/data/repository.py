@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from nodebase.data.counts import NO_VERSION, ChangeVersions, CountCache, CountKey
 from nodebase.data.query.compiler import SelectCompiler, Sql, reference_link
 from nodebase.data.query.model import RepoQuery
 from nodebase.data.schema import DataSchema, Entity, Reference
@@ -21,20 +23,43 @@ Row = dict[str, Any]
 Decoder = Callable[[list[Any]], Row]
 
 
+#: the last column of a page that is outer-joined to its counts: NULL means "no rows"
+_HIT = "$hit"
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A compiled list statement with its counts (see ``_compile_counted``)."""
+
+    statement: str
+    params: list[Any]  # all but the cached versions, which come last
+    keys: list[CountKey]  # the total's, then (with a where) the count's
+    names: list[str]
+    tables: frozenset[str]
+
+
 class EntityRepository:
-    def __init__(self, db: Database, schema: DataSchema) -> None:
+    def __init__(
+        self,
+        db: Database,
+        schema: DataSchema,
+        versions: ChangeVersions | None = None,
+        counts: CountCache | None = None,
+    ) -> None:
         self.db = db
         self.schema = schema
         self.selects = SelectCompiler(schema, db.dialect)
         self._decoders: dict[tuple[str, tuple[str, ...]], Callable[[Any], Row]] = {}
         self._floats = db.dialect.name != "sqlite"
-        # COUNT results, valid while the database's change counter is unchanged. Only on
-        # SQLite, whose counter (PRAGMA data_version + local writes) sees every commit from
-        # any process; PostgreSQL has no such cheap marker, so it always counts.
-        self._counts: dict[tuple[str, tuple[Any, ...]], int] = {}
-        self._counts_at = -1
-        self._cache_counts = db.dialect.name == "sqlite"
+        # Cached COUNTs, each valid while the change version of its tables is unchanged
+        # (data/counts.py). Without versions every count is taken.
+        self.versions = versions
+        self.counts = counts if counts is not None else CountCache()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], tuple[str, list[str]]] = {}
+        #: compiled list statements by query shape (the schema is fixed for a repository)
+        self._statements: dict[tuple[Any, ...], Any] = {}
+
+    STATEMENTS = 1024
 
     # -- decoding ------------------------------------------------------------------------
     def _decoder(self, entity: Entity, names: list[str], query: RepoQuery | None) -> Callable[[Any], Row]:
@@ -53,8 +78,9 @@ class EntityRepository:
         names_t = tuple(names)
 
         def decode(row: Any) -> Row:
+            # rows may carry more columns than names (the counts of a combined list statement)
             if not conv and not sub_decoders:
-                return dict(zip(names_t, row, strict=True))
+                return dict(zip(names_t, row, strict=False))
             values = list(row)
             for i, fn in conv:
                 values[i] = fn(values[i])
@@ -65,7 +91,7 @@ class EntityRepository:
                     continue
                 data = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
                 values[i] = [sub(x) for x in data] if many else sub(data)
-            return dict(zip(names_t, values, strict=True))
+            return dict(zip(names_t, values, strict=False))
 
         if key is not None:
             self._decoders[key] = decode
@@ -105,16 +131,102 @@ class EntityRepository:
         extra: Callable[[Sql, str], str] | None = None,
     ) -> tuple[list[Row], dict[str, Any]]:
         t0 = time.perf_counter()
-        sql, params, names = self.selects.select(entity, query, scope=scope, extra=extra)
-        raw = await self.db.fetch_all(sql, params)
-        decode = self._decoder(entity, names, query)
-        rows = [decode(r) for r in raw]
-        meta: dict[str, Any] = {"items": len(rows)}
-        if query.count:
-            meta["count"] = await self._count_for_meta(entity, query, rows, scope, extra)
-            meta["total"] = await self.count(entity, None, scope=scope, extra=extra)
+        if query.count and self.versions is not None and self.versions.in_statement:
+            rows, meta = await self._find_many_counted(entity, query, scope, extra)
+        else:
+            shape = self._shape(entity, query, scope) if extra is None else None
+            page = self._statements.get(shape) if shape is not None else None
+            if not isinstance(page, tuple):
+                page = self.selects.select(entity, query, scope=scope, extra=extra)
+                self._remember(shape, page)
+            sql, params, names = page
+            raw = await self.db.fetch_all(sql, params)
+            decode = self._decoder(entity, names, query)
+            rows = [decode(r) for r in raw]
+            meta = {"items": len(rows)}
+            if query.count:
+                meta["count"] = await self._count_for_meta(entity, query, rows, scope, extra)
+                meta["total"] = await self.count(entity, None, scope=scope, extra=extra)
         meta["time"] = round((time.perf_counter() - t0) * 1000, 3)
         return rows, meta
+
+    def _shape(self, entity: Entity, query: RepoQuery, scope: dict[str, Any] | None) -> tuple[Any, ...] | None:
+        """A key for the compiled statements of a list, or None (not cached: embeds)."""
+        if query.with_:
+            return None
+        try:
+            where = orjson.dumps(query.where, option=orjson.OPT_SORT_KEYS) if query.where else b""
+            who = orjson.dumps(scope, option=orjson.OPT_SORT_KEYS) if scope else b""
+        except TypeError:
+            return None
+        return (entity.name, query.limit, query.offset, tuple(query.sort),
+                tuple(query.select) if query.select is not None else None, where, who, query.count)
+
+    def _remember(self, key: tuple[Any, ...] | None, value: Any) -> None:
+        if key is None:
+            return
+        self._statements[key] = value
+        if len(self._statements) > self.STATEMENTS:
+            self._statements.pop(next(iter(self._statements)))
+
+    def _compile_counted(
+        self,
+        entity: Entity,
+        query: RepoQuery,
+        scope: dict[str, Any] | None,
+        extra: Callable[[Sql, str], str] | None,
+    ) -> _Counted:
+        """The page, the change version and the counts as one statement. The counts are
+        compiled first, so their text and parameters (the cache keys) do not depend on the
+        page's; the cached versions are the last parameters (filled in per call)."""
+        assert self.versions is not None
+        sql = Sql(self.db.dialect)
+        counts: list[tuple[str, CountKey]] = []
+        for where in (None, query.where) if query.where else (None,):
+            start = len(sql.params)
+            text = self.selects.count_into(sql, entity, where, scope=scope, extra=extra)
+            counts.append((text, (text, tuple(sql.params[start:]))))
+        tables = frozenset(sql.tables)
+        page, names = self.selects.select_into(sql, entity, query, scope=scope, extra=extra, marker=_HIT)
+        version_sql = self.versions.subquery(sql.p(sorted(tables)))
+        cols = ", ".join(f'CASE WHEN "$v".n = {sql.p(NO_VERSION)} THEN NULL ELSE ({text}) END'
+                         for text, _ in counts)
+        statement = (f'WITH "$v"(n) AS ({version_sql}) SELECT p.*, "$v".n, {cols} '
+                     f'FROM "$v" LEFT JOIN LATERAL ({page}) p ON TRUE')
+        return _Counted(statement, sql.params[: -len(counts)], [k for _, k in counts], names, tables)
+
+    async def _find_many_counted(
+        self,
+        entity: Entity,
+        query: RepoQuery,
+        scope: dict[str, Any] | None,
+        extra: Callable[[Sql, str], str] | None,
+    ) -> tuple[list[Row], dict[str, Any]]:
+        """One round trip: the page, and the counts only where the cached ones are stale."""
+        assert self.versions is not None
+        shape = self._shape(entity, query, scope) if extra is None else None
+        plan = self._statements.get(shape) if shape is not None else None
+        if not isinstance(plan, _Counted):
+            plan = self._compile_counted(entity, query, scope, extra)
+            self._remember(shape, plan)
+        cached = self.versions.tracked >= plan.tables
+        entries = [self.counts.entry(key) if cached else (NO_VERSION, 0) for key in plan.keys]
+        raw = await self.db.fetch_all(plan.statement, [*plan.params, *(seen for seen, _ in entries)])
+        k = len(plan.names)
+        first = raw[0]
+        version = int(first[k + 1])
+        found: list[int] = []
+        for i, (key, (_, count)) in enumerate(zip(plan.keys, entries, strict=True)):
+            value = first[k + 2 + i]
+            if value is None:
+                found.append(count)
+            else:
+                found.append(int(value))
+                if cached:
+                    self.counts.put(key, version, int(value))
+        decode = self._decoder(entity, plan.names, query)
+        rows = [] if first[k] is None else [decode(r) for r in raw]
+        return rows, {"items": len(rows), "count": found[-1], "total": found[0]}
 
     async def _count_for_meta(
         self,
@@ -152,19 +264,33 @@ class EntityRepository:
         scope: dict[str, Any] | None = None,
         extra: Callable[[Sql, str], str] | None = None,
     ) -> int:
-        sql, params = self.selects.count(entity, where, scope=scope, extra=extra)
-        if not self._cache_counts:
-            return int(await self.db.fetch_val(sql, params) or 0)
-        version = await self.db.change_counter()
-        if version != self._counts_at:
-            self._counts.clear()
-            self._counts_at = version
-        key = (sql, tuple(params))
-        hit = self._counts.get(key)
+        sql = Sql(self.db.dialect)
+        text = self.selects.count_into(sql, entity, where, scope=scope, extra=extra)
+        key: CountKey = (text, tuple(sql.params))
+        tables = frozenset(sql.tables)
+        versions = self.versions
+        if versions is None or not versions.tracked >= tables:
+            return int(await self.db.fetch_val(text, sql.params) or 0)
+        if versions.in_statement:  # the version and, if it moved, the count: one statement
+            version_sql = versions.subquery(sql.p(sorted(tables)))
+            seen, count = self.counts.entry(key)
+            row = await self.db.fetch_one(
+                f'WITH "$v"(n) AS ({version_sql}) SELECT "$v".n, '
+                f'CASE WHEN "$v".n = {sql.p(seen)} THEN NULL ELSE ({text}) END FROM "$v"',
+                sql.params,
+            )
+            assert row is not None
+            if row[1] is None:
+                return count
+            self.counts.put(key, int(row[0]), int(row[1]))
+            return int(row[1])
+        version = await versions.current(tables)
+        if version is None:
+            return int(await self.db.fetch_val(text, sql.params) or 0)
+        hit = self.counts.get(key, version)
         if hit is None:
-            if len(self._counts) > 1024:
-                self._counts.clear()
-            hit = self._counts[key] = int(await self.db.fetch_val(sql, params) or 0)
+            hit = int(await self.db.fetch_val(text, sql.params) or 0)
+            self.counts.put(key, version, hit)
         return hit
 
     async def exists(self, entity: Entity, where: dict[str, Any] | None, *, scope: dict[str, Any] | None = None) -> bool:
@@ -177,7 +303,7 @@ class EntityRepository:
         def cond(sql: Sql, inner: str) -> str:
             outer = sql.alias()
             link = reference_link(sql, ref, outer, inner)
-            return (f"EXISTS (SELECT 1 FROM {sql.q(entity.name)} {outer} "
+            return (f"EXISTS (SELECT 1 FROM {sql.table(entity.name)} {outer} "
                     f"WHERE {outer}.{sql.q('id')} = {sql.p(id)} AND {link})")
 
         return cond

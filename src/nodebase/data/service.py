@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+from nodebase.data.counts import CountCache, DatabaseVersions
 from nodebase.data.mutator import Prepared, prepare
 from nodebase.data.query.compiler import Sql
 from nodebase.data.query.model import RepoQuery
@@ -51,14 +52,22 @@ class DataService:
         self.events = events
         self.guard = guard
         self.schema: DataSchema = DataSchema(config={})
-        self.repo = EntityRepository(db, self.schema)
+        #: cached list counts and what invalidates them (data/counts.py), kept across schemas
+        self.versions = DatabaseVersions(db)
+        self.counts = CountCache()
+        self.repo = EntityRepository(db, self.schema, self.versions, self.counts)
         #: entities whose rows the data API may not create (auth's users, media's media)
         self.system_entities: set[str] = set()
         self.bulk_max_rows = DEFAULT_BULK_MAX_ROWS
 
     def use_schema(self, schema: DataSchema) -> None:
         self.schema = schema
-        self.repo = EntityRepository(self.db, schema)
+        self.repo = EntityRepository(self.db, schema, self.versions, self.counts)
+
+    async def track_changes(self) -> None:
+        """Let the change versions cover the schema's tables (after every schema sync)."""
+        tables = [*self.schema.entities, *(r.table for r in self.schema.through_tables.values())]
+        await self.versions.track(tables)
 
     # -- helpers -------------------------------------------------------------------------
     def entity(self, name: str) -> Entity:

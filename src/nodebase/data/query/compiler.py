@@ -30,6 +30,8 @@ class Sql:
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect
         self.params: list[Any] = []
+        #: every table the statement reads (a cached count depends on all of them)
+        self.tables: set[str] = set()
         self._alias = 0
         self._numbered = dialect.name == "sqlite"
 
@@ -44,6 +46,11 @@ class Sql:
 
     def q(self, ident: str) -> str:
         return self.d.quote(ident)
+
+    def table(self, name: str) -> str:
+        """The quoted table name, remembered in :attr:`tables`."""
+        self.tables.add(name)
+        return self.d.quote(name)
 
 
 def _bad(entity: Entity, message: str, **ctx: Any) -> InvalidQuery:
@@ -148,7 +155,7 @@ class WhereCompiler:
         finally:
             self.relations -= 1
         link = reference_link(self.sql, ref, alias, inner)
-        return (f"EXISTS (SELECT 1 FROM {self.sql.q(target.name)} {inner} "
+        return (f"EXISTS (SELECT 1 FROM {self.sql.table(target.name)} {inner} "
                 f"WHERE {link} AND ({cond}))")
 
     def _field(self, entity: Entity, col: str, field: Field, value: Any) -> str:
@@ -219,7 +226,7 @@ def reference_link(sql: Sql, ref: Reference, outer: str, inner: str) -> str:
         return f"{inner}.{q(ref.remote)} = {outer}.{q('id')}"
     if ref.kind == "through":
         c = sql.alias()
-        return (f"{inner}.{q('id')} IN (SELECT {c}.{q(ref.remote)} FROM {q(ref.table)} {c} "
+        return (f"{inner}.{q('id')} IN (SELECT {c}.{q(ref.remote)} FROM {sql.table(ref.table)} {c} "
                 f"WHERE {c}.{q(ref.local)} = {outer}.{q('id')})")
     # poly
     return (f"{inner}.{q('reference')} = {sql.p(ref.tag)} AND "
@@ -250,6 +257,22 @@ class SelectCompiler:
         """→ (sql, params, output names). ``scope`` is a permission filter ANDed in;
         ``extra(sql, alias)`` adds one more condition (e.g. id = ?, a reference)."""
         sql = Sql(self.dialect)
+        text, names = self.select_into(sql, entity, query, scope=scope, extra=extra, single=single)
+        return text, sql.params, names
+
+    def select_into(
+        self,
+        sql: Sql,
+        entity: Entity,
+        query: RepoQuery,
+        *,
+        scope: dict[str, Any] | None = None,
+        extra: Callable[[Sql, str], str] | None = None,
+        single: bool = False,
+        marker: str = "",
+    ) -> tuple[str, list[str]]:
+        """Like :meth:`select`, adding its parameters to ``sql``; ``marker`` names an extra
+        last column that is always TRUE (it tells an empty outer-joined page)."""
         a = "t0"
         q = sql.q
         names = self.columns(entity, query)
@@ -258,8 +281,10 @@ class SelectCompiler:
             ref = entity.references[wname]
             cols.append(f"({self._embed(sql, ref, a, sub, 1)}) AS {q(wname)}")
             names.append(wname)
+        if marker:
+            cols.append(f"TRUE AS {q(marker)}")
         conds = self._conditions(sql, entity, a, query.where, scope, extra)
-        text = f"SELECT {', '.join(cols)} FROM {q(entity.name)} {a}"
+        text = f"SELECT {', '.join(cols)} FROM {sql.table(entity.name)} {a}"
         if conds:
             text += f" WHERE {conds}"
         if not single:
@@ -269,7 +294,7 @@ class SelectCompiler:
                 text += f" OFFSET {int(query.offset)}"
         else:
             text += " LIMIT 1"
-        return text, sql.params, names
+        return text, names
 
     def count(
         self,
@@ -280,18 +305,29 @@ class SelectCompiler:
         extra: Callable[[Sql, str], str] | None = None,
     ) -> tuple[str, list[Any]]:
         sql = Sql(self.dialect)
+        return self.count_into(sql, entity, where, scope=scope, extra=extra), sql.params
+
+    def count_into(
+        self,
+        sql: Sql,
+        entity: Entity,
+        where: dict[str, Any] | None,
+        *,
+        scope: dict[str, Any] | None = None,
+        extra: Callable[[Sql, str], str] | None = None,
+    ) -> str:
         a = "t0"
         conds = self._conditions(sql, entity, a, where, scope, extra)
-        text = f"SELECT COUNT(*) FROM {sql.q(entity.name)} {a}"
+        text = f"SELECT COUNT(*) FROM {sql.table(entity.name)} {a}"
         if conds:
             text += f" WHERE {conds}"
-        return text, sql.params
+        return text
 
     def exists(self, entity: Entity, where: dict[str, Any] | None, *, scope: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
         sql = Sql(self.dialect)
         a = "t0"
         conds = self._conditions(sql, entity, a, where, scope, None)
-        inner = f"SELECT 1 FROM {sql.q(entity.name)} {a}" + (f" WHERE {conds}" if conds else "")
+        inner = f"SELECT 1 FROM {sql.table(entity.name)} {a}" + (f" WHERE {conds}" if conds else "")
         return f"SELECT EXISTS ({inner})", sql.params
 
     def _conditions(
@@ -336,7 +372,7 @@ class SelectCompiler:
         obj = d.json_object(pairs)
         order = ", ".join(f"{inner}.{q(f)} {dr.upper()}" for f, dr in sub.sort)
         limit = 1 if not ref.many else int(sub.limit)
-        body = (f"SELECT {', '.join(inner_cols)} FROM {q(target.name)} {inner} WHERE {where} "
+        body = (f"SELECT {', '.join(inner_cols)} FROM {sql.table(target.name)} {inner} WHERE {where} "
                 f"ORDER BY {order} LIMIT {limit}")
         if sub.offset and ref.many:
             body += f" OFFSET {int(sub.offset)}"

@@ -6,7 +6,7 @@ column names), which is the cheapest shape both drivers produce.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,4 +44,10 @@ class Database(Executor, Protocol):
     async def tables(self) -> list[str]: ...
     async def columns(self, table: str) -> list[str]: ...
     async def indexes(self, table: str) -> list[str]: ...
-    async def change_counter(self) -> int: ...
+    async def change_counter(self) -> int:
+        """SQLite: a number that changes whenever any process commits to the database."""
+        ...
+
+    async def track_changes(self, tables: Iterable[str]) -> set[str]:
+        """Make ``dialect.changes_version`` cover ``tables``; return those it covers."""
+        ...

@@ -34,6 +34,12 @@ class Dialect:
     def cast_text(self, expr: str) -> str:
         return f"CAST({expr} AS TEXT)"
 
+    def changes_version(self, tables_param: str) -> str | None:
+        """A scalar subquery giving a number that grows with every committed write to the
+        tracked tables named by the text-array parameter, or None: read it separately
+        (``Database.change_counter``)."""
+        return None
+
     def bool_param(self, value: bool) -> Any:
         return value
 
@@ -77,6 +83,11 @@ class PostgresDialect(Dialect):
 
     def json_agg(self, expr: str) -> str:
         return f"coalesce(json_agg({expr}), '[]'::json)"
+
+    def changes_version(self, tables_param: str) -> str | None:
+        # the table and its trigger: kernel/database/postgres.py (track_changes)
+        return ('SELECT coalesce(sum(n), 0)::bigint FROM "__nodebase_changes" '
+                f"WHERE entity = ANY({tables_param}::text[])")
 
     def sqlalchemy(self) -> SADialect:
         from sqlalchemy.dialects import postgresql
