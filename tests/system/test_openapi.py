@@ -388,3 +388,49 @@ def test_component_names_never_collide() -> None:
     read_ref = doc["paths"]["/api/data/entity/Error"]["get"]["responses"]["200"]
     items = read_ref["content"]["application/json"]["schema"]["properties"]["data"]["items"]
     assert items == {"$ref": "#/components/schemas/Error_2"}
+
+
+def request_schema(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    schema: dict[str, Any] = doc["paths"][path][method]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    return schema
+
+
+def test_auth_and_config_answers_match_their_documented_schemas(node: NodeServer) -> None:
+    """Auth describes its own routes with real bodies; /api/system/config has its version."""
+    with node.client(headers=admin_headers(node)) as admin:
+        doc = fetch_openapi(admin, check_spec=True)
+        r = admin.get("/api/system/config")
+        check(doc, response_schema(doc, "/api/system/config", "get", "200"), r.json())
+        with pytest.raises(AssertionError):  # the version is an integer, modules are objects
+            check(doc, response_schema(doc, "/api/system/config", "get", "200"), {"version": "x"})
+        made = admin.post("/api/auth/apikeys", json={"name": "oa", "role": "admin"})
+        assert made.status_code == 201, made.text
+        check(doc, response_schema(doc, "/api/auth/apikeys", "post", "201"), made.json())
+        check(doc, response_schema(doc, "/api/auth/apikeys", "get", "200"),
+              admin.get("/api/auth/apikeys").json())
+    credentials = {"email": f"{unique('oa')}@nodebase.test", "password": "a long password"}
+    for path in ("/api/auth/password/login", "/api/auth/password/register", "/api/auth/login"):
+        body = request_schema(doc, path, "post")
+        assert body["required"] == ["email", "password"]
+        check(doc, body, credentials)
+    with node.client() as anon:
+        r = anon.post("/api/auth/password/register", json=credentials)
+        assert r.status_code == 200, r.text
+        check(doc, response_schema(doc, "/api/auth/password/register", "post", "200"), r.json())
+        r = anon.post("/api/auth/password/login", json=credentials)
+        assert r.status_code == 200, r.text
+        check(doc, response_schema(doc, "/api/auth/password/login", "post", "200"), r.json())
+        token = r.json()["token"]
+        r = anon.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+        check(doc, response_schema(doc, "/api/auth/me", "get", "200"), r.json())
+        r = anon.get("/api/auth/me")
+        assert (r.status_code, r.json()) == (403, {"user": None})
+        check(doc, response_schema(doc, "/api/auth/me", "get", "403"), r.json())
+        r = anon.post("/api/auth/logout", json={})
+        assert r.status_code == 200, r.text
+        check(doc, response_schema(doc, "/api/auth/logout", "post", "200"), r.json())
+        r = anon.post("/api/auth/password/login", json={"email": credentials["email"]})
+        assert r.status_code == 422
+        check(doc, response_schema(doc, "/api/auth/password/login", "post", "422"), r.json())
