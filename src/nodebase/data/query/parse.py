@@ -28,7 +28,7 @@ def _json(value: str, what: str) -> Any:
 
 
 def _int(value: Any, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidQuery(f'"{what}" must be an integer', context={"param": what, "value": value})
