@@ -6,7 +6,8 @@ some rows and files is fuzzed by schemathesis (the CLI, as a user would run it) 
 (``not_a_server_error``) or any answer that its documented schema does not allow
 (``response_schema_conformance``) fails the test, with schemathesis' report (and a curl line to
 reproduce each failure) as the message. The run is bounded and reproducible: a fixed seed, a
-fixed number of examples per operation, no example database, one worker.
+fixed number of examples per operation, no example database, no crash cache, one
+worker.
 
 Both callers fuzz the whole document (fetched by the admin). The config write routes change
 the node itself (an admin could remove the entities under test or its own role), so the admin
@@ -19,6 +20,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,7 +89,9 @@ def schemathesis(node: NodeServer, document: Path, *args: str) -> None:
         "--suppress-health-check", "all", "--warnings", "off",
         *args,
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # its cache of earlier crashes (replayed first) goes in a fresh folder: every run is alike
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                         cwd=tempfile.mkdtemp(prefix="schemathesis-", dir=node.data_dir))
     report = run.stdout + run.stderr
     assert run.returncode == 0, report[-30_000:]
     tested = re.search(r"Tested: (\d+)", report)
