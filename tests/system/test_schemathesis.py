@@ -1,13 +1,12 @@
 """The OpenAPI document tells the truth: schemathesis fuzzes a real node from its own document.
 
-A real ``nodebase serve`` (SQLite, to keep the run short) with a few entities (a relation, a unique field, a media field) and
-some rows and files is fuzzed by schemathesis (the CLI, as a user would run it) from
-``/api/system/openapi.json``, once as an admin and once anonymously. Any 5xx
+A real ``nodebase serve`` (SQLite, to keep the run short) with a few entities (a relation, a
+unique field, a media field) and some rows and files is fuzzed by schemathesis (the CLI, as a
+user would run it) from ``/api/system/openapi.json``, as an admin and anonymously. Any 5xx
 (``not_a_server_error``) or any answer that its documented schema does not allow
 (``response_schema_conformance``) fails the test, with schemathesis' report (and a curl line to
 reproduce each failure) as the message. The run is bounded and reproducible: a fixed seed, a
-fixed number of examples per operation, no example database, no crash cache, one
-worker.
+fixed number of examples per operation, no example database, no crash cache, one worker.
 
 Both callers fuzz the whole document (fetched by the admin). The config write routes change
 the node itself (an admin could remove the entities under test or its own role), so the admin
