@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 
 from nodebase.auth.module import AuthModule
 from nodebase.data.module import DataModule
+from nodebase.data.openapi import data_openapi
 from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
 from nodebase.kernel.asgi import FastRouter
@@ -65,8 +66,8 @@ class Nodebase:
         self.routes: list[BaseRoute] = [*system_routes(), *data_routes()]
         #: wrap the whole ASGI app, outermost last (auth resolves the caller before any route)
         self.asgi_wrappers: list[AsgiWrapper] = []
-        #: OpenAPI descriptions of module routes: each is called with the node and returns
-        #: path items ({"/api/x": {"get": {...}}}); see nodebase.system.openapi
+        #: OpenAPI descriptions of module routes, in registration order: each is called with
+        #: the node and returns path items or a document part; see nodebase.kernel.openapi
         self.openapi_paths: list[OpenApiPaths] = []
         self._on_start: list[Lifecycle] = []
         self._on_stop: list[Lifecycle] = []
@@ -77,6 +78,7 @@ class Nodebase:
         self.data.service.bulk_max_rows = self.settings.bulk_max_rows
         self.data.store = self.config.store
         self.add_config(self.data)
+        self.add_openapi(data_openapi)
         self.media = MediaModule(self, self.data)
         self.auth = AuthModule(self, self.data)
 

@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from nodebase import __version__
+from nodebase.data.openapi import data_openapi
 from nodebase.data.schema import parse_data_config
 from nodebase.system.openapi import build_openapi
 from tests.conftest import add_entity, add_relation, admin_headers, unique
@@ -143,7 +144,7 @@ def test_entity_routes_and_schemas_follow_the_live_schema(api: httpx.Client) -> 
     ] == ["update", "where"]
     # components: read (with references), Create (required without defaults), Update
     read = schemas[posts]
-    assert read["required"] == ["id", "title"]
+    assert "required" not in read  # select= answers only the fields asked for
     assert read["properties"]["id"] == {"type": "integer"}
     assert read["properties"]["status"]["enum"] == ["draft", "live", None]  # optional
     assert read["properties"][comments]["items"] == {"$ref": f"#/components/schemas/{comments}"}
@@ -180,6 +181,13 @@ def test_real_answers_match_the_documented_schemas(api: httpx.Client) -> None:
     check(doc, response_schema(doc, f"{item}/{comments}", "get", "200"), r.json())
     r = api.post(f"{base}/fn/count", json={"views": {"$gte": 0}})
     check(doc, response_schema(doc, f"{base}/fn/count", "post", "200"), r.json())
+    # select= answers only the fields asked for, and the schemas say so
+    r = api.get(base, params={"select": "views"})
+    assert r.status_code == 200 and r.json()["data"][0] == {"views": 3}
+    check(doc, response_schema(doc, base, "get", "200"), r.json())
+    r = api.get(f"{base}/{pid}", params={"select": "title"})
+    assert r.json()["data"] == {"title": "Hello"}
+    check(doc, response_schema(doc, item, "get", "200"), r.json())
     r = api.get(f"{base}/999999")
     assert r.status_code == 404
     check(doc, response_schema(doc, item, "get", "404"), r.json())
@@ -283,7 +291,7 @@ def test_swagger_ui_renders_the_operations_in_a_browser(node: NodeServer) -> Non
     assert not outside, f"the page reached outside the node: {outside}"
 
 
-# -- in-process: the openapi_paths hook and routes nobody describes --------------------------
+# -- in-process: the modules' parts (nb.add_openapi) and routes nobody describes -----------
 def fake_node(hooks: list[Callable[[Any], Any]], routes: list[Any]) -> Any:
     schema = parse_data_config(
         {"entities": {"notes": {"fields": {"body": {"type": "text"}}}}},
@@ -338,7 +346,7 @@ def test_modules_describe_their_routes_through_openapi_paths() -> None:
         Route("/api/auth/me", hidden, methods=["GET"]),
         Route("/api/internal", hidden, methods=["GET"], include_in_schema=False),
     ]
-    doc = build_openapi(fake_node([media_paths, broken], routes), server_url="http://x")
+    doc = build_openapi(fake_node([data_openapi, media_paths, broken], routes), server_url="http://x")
     validate(doc)
     paths = doc["paths"]
     assert paths["/api/media/upload/{filename}"]["post"]["operationId"] == "media_upload"
@@ -368,7 +376,9 @@ def test_component_names_never_collide() -> None:
         }
     )
     data = SimpleNamespace(schema=schema, service=SimpleNamespace(system_entities=set()))
-    nb = SimpleNamespace(data=data, config=SimpleNamespace(modules={}), routes=[], openapi_paths=[])
+    nb = SimpleNamespace(
+        data=data, config=SimpleNamespace(modules={}), routes=[], openapi_paths=[data_openapi]
+    )
     doc = build_openapi(nb)
     validate(doc)
     schemas = doc["components"]["schemas"]
@@ -378,3 +388,49 @@ def test_component_names_never_collide() -> None:
     read_ref = doc["paths"]["/api/data/entity/Error"]["get"]["responses"]["200"]
     items = read_ref["content"]["application/json"]["schema"]["properties"]["data"]["items"]
     assert items == {"$ref": "#/components/schemas/Error_2"}
+
+
+def request_schema(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    schema: dict[str, Any] = doc["paths"][path][method]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    return schema
+
+
+def test_auth_and_config_answers_match_their_documented_schemas(node: NodeServer) -> None:
+    """Auth describes its own routes with real bodies; /api/system/config has its version."""
+    with node.client(headers=admin_headers(node)) as admin:
+        doc = fetch_openapi(admin, check_spec=True)
+        r = admin.get("/api/system/config")
+        check(doc, response_schema(doc, "/api/system/config", "get", "200"), r.json())
+        with pytest.raises(AssertionError):  # the version is an integer, modules are objects
+            check(doc, response_schema(doc, "/api/system/config", "get", "200"), {"version": "x"})
+        made = admin.post("/api/auth/apikeys", json={"name": "oa", "role": "admin"})
+        assert made.status_code == 201, made.text
+        check(doc, response_schema(doc, "/api/auth/apikeys", "post", "201"), made.json())
+        check(doc, response_schema(doc, "/api/auth/apikeys", "get", "200"),
+              admin.get("/api/auth/apikeys").json())
+    credentials = {"email": f"{unique('oa')}@nodebase.test", "password": "a long password"}
+    for path in ("/api/auth/password/login", "/api/auth/password/register", "/api/auth/login"):
+        body = request_schema(doc, path, "post")
+        assert body["required"] == ["email", "password"]
+        check(doc, body, credentials)
+    with node.client() as anon:
+        r = anon.post("/api/auth/password/register", json=credentials)
+        assert r.status_code == 200, r.text
+        check(doc, response_schema(doc, "/api/auth/password/register", "post", "200"), r.json())
+        r = anon.post("/api/auth/password/login", json=credentials)
+        assert r.status_code == 200, r.text
+        check(doc, response_schema(doc, "/api/auth/password/login", "post", "200"), r.json())
+        token = r.json()["token"]
+        r = anon.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+        check(doc, response_schema(doc, "/api/auth/me", "get", "200"), r.json())
+        r = anon.get("/api/auth/me")
+        assert (r.status_code, r.json()) == (403, {"user": None})
+        check(doc, response_schema(doc, "/api/auth/me", "get", "403"), r.json())
+        r = anon.post("/api/auth/logout", json={})
+        assert r.status_code == 200, r.text
+        check(doc, response_schema(doc, "/api/auth/logout", "post", "200"), r.json())
+        r = anon.post("/api/auth/password/login", json={"email": credentials["email"]})
+        assert r.status_code == 422
+        check(doc, response_schema(doc, "/api/auth/password/login", "post", "422"), r.json())

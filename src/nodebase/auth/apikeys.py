@@ -17,6 +17,8 @@ from nodebase.auth.repository import ApiKey, ApiKeyRepository
 from nodebase.kernel.errors import NotFound, ValidationFailed
 
 PREFIX = "nbk_"
+#: expiries are shown as ISO date-times, which end with the year 9999
+LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 
 
 def looks_like_key(value: str) -> bool:
@@ -51,6 +53,8 @@ def parse_expiry(value: object, *, field: str = "expires_at") -> float | None:
                                context={"field": field})
     if at <= now:
         raise ValidationFailed(f'Field "{field}" must be in the future', context={"field": field})
+    if at >= LATEST:
+        raise ValidationFailed(f'Field "{field}" must be before the year 10000', context={"field": field})
     return at
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from nodebase.auth.config import AuthConfig, default_auth_config, parse_auth_config
 from nodebase.auth.guard import RoleGuard
 from nodebase.auth.middleware import AuthMiddleware, caller_of
+from nodebase.auth.openapi import auth_openapi
 from nodebase.auth.ratelimit import make_limiter
 from nodebase.auth.repository import (
     ApiKeyRepository,
@@ -60,6 +61,7 @@ class AuthModule:
         #: the client's address for rate limits (setting ``trusted_proxies``)
         self.client_address = ClientAddress(nb.settings.trusted_proxies)
         nb.add_routes(routes())
+        nb.add_openapi(auth_openapi)
         nb.add_asgi_wrapper(lambda app: AuthMiddleware(app, self.service))
         nb.set_authenticator(caller_of)
         nb.add_config(self)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from nodebase.kernel.events import EventBus
     from nodebase.kernel.permissions import PermissionRegistry
 
-#: called with the node, returns OpenAPI path items: ``{"/api/x": {"get": {...}}}``
+#: called with the node, returns OpenAPI path items (``{"/api/x": {"get": {...}}}``) or a part
+#: ``{"paths", "components", "tags"}``; helpers and shared components: nodebase.kernel.openapi
 OpenApiPaths = Callable[[Any], Mapping[str, Any]]
 #: wraps the whole ASGI application (outermost last)
 AsgiWrapper = Callable[[Any], Any]

@@ -1,27 +1,15 @@
-"""OpenAPI path items for the Media routes (appended to ``nb.openapi_paths``)."""
+"""OpenAPI path items for the Media routes (registered with ``nb.add_openapi``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from nodebase.kernel.openapi import errors as _err
+
 TAG = "Media"
 JSON = "application/json"
 Op = dict[str, Any]
-
-
-def _err(*codes: int) -> dict[str, Any]:
-    names = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
-    out: dict[str, Any] = {str(c): {"$ref": f"#/components/responses/{names[c]}"} for c in codes
-                           if c in names}
-    extra = {413: "The file is larger than storage.body_max_size",
-             415: "The file's type is not allowed here",
-             416: "The range is outside the file"}
-    for c in codes:
-        if c in extra:
-            out[str(c)] = {"description": extra[c],
-                           "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    return out
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
@@ -33,12 +21,16 @@ def _json(status: str, description: str, schema: dict[str, Any]) -> dict[str, An
     return {status: {"description": description, "content": {JSON: {"schema": schema}}}}
 
 
+# a media row (the media entity); scope, reference and entity_id are null until a file is
+# attached to a row's media field
 _MEDIA_ROW: dict[str, Any] = {
     "type": "object",
     "properties": {k: {"type": t} for k, t in {
-        "id": "integer", "path": "string", "folder": "boolean", "mime_type": "string",
-        "size": "integer", "scope": "string", "etag": "string", "modified_at": "string",
-        "reference": "string", "entity_id": "string", "metadata": "object"}.items()},
+        "id": "integer", "path": "string", "folder": "boolean", "mime_type": ["string", "null"],
+        "size": "integer", "scope": ["string", "null"], "etag": ["string", "null"],
+        "modified_at": ["string", "null"], "reference": ["string", "null"],
+        "entity_id": ["string", "null"], "metadata": ["object", "null"]}.items()},
+    "required": ["id", "path"],
 }
 _UPLOADED: dict[str, Any] = {
     "type": "object",
@@ -115,8 +107,13 @@ def media_paths(nb: Any) -> Mapping[str, Any]:
         "/api/upload/presigned-url": {"post": _op(
             "media_presign_upload", "Presigned upload URL", "media.file.upload",
             {**_json("200", "Upload and download URLs", {"type": "object", "properties": {
-                k: {"type": "string"} for k in ("uploadUrl", "method", "objectKey", "expiresAt",
-                                                "downloadUrl", "completeUrl")}}),
+                **{k: {"type": "string"} for k in ("uploadUrl", "method", "objectKey", "expiresAt",
+                                                   "downloadUrl")},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "expiresIn": {"type": "integer"},
+                "maxSize": {"type": ["integer", "null"], "description": "null: no limit"},
+                "completeUrl": {"type": ["string", "null"], "description":
+                                "S3: POST here once uploaded; null when the node stores it"}}}),
              **_err(400, 403, 415)},
             requestBody={"required": True, "content": {JSON: {"schema": {
                 "type": "object", "required": ["fileName"], "properties": {

@@ -146,7 +146,8 @@ class PrimaryField(Field):
             if not isinstance(value, str):
                 raise self.fail("must be a string id")
             return value
-        if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
+        if isinstance(value, str) and value.lstrip("-").isascii() and value.lstrip("-").isdigit() \
+                and len(value) < 20:  # isdigit alone also takes "¹", which int() refuses
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not _int_in_range(value):
             raise self.fail("must be an integer id")
@@ -515,8 +516,8 @@ class RelationField(Field):
         return value
 
     def to_query(self, value: Any) -> Any:
-        if isinstance(value, str) and self.target_format != "uuid" and value.lstrip("-").isdigit() \
-                and len(value) < 20:
+        if isinstance(value, str) and self.target_format != "uuid" and value.lstrip("-").isascii() \
+                and value.lstrip("-").isdigit() and len(value) < 20:
             return int(value)
         return self.to_db(value)
 
