@@ -158,7 +158,7 @@ def _column_value(field: Field, value: Any) -> Any:
     if value is None:
         return None
     if field.type == "json":
-        return value if isinstance(value, str) else orjson.dumps(value).decode()
+        return orjson.dumps(value).decode()  # the column holds to_db's orjson text
     return value
 
 
