@@ -106,6 +106,8 @@ class Hub:
             return
         for sub in list(subs.values()):
             sub.offer(pub)
+        # the queued frames live on in the outboxes; the history keeps only the publication
+        pub.frames.clear()
 
     def count(self, channel: str) -> int:
         return len(self.channels.get(channel, ()))
