@@ -10,12 +10,12 @@ _ERR = {"description": "error", "content": {"application/json": {"schema": {"$re
 def realtime_paths(nb: Any) -> dict[str, Any]:
     return {
         "/api/realtime": {"get": {
-            "tags": ["realtime"], "summary": "WebSocket: subscribe, publish and presence (JSON frames with an op)",
+            "tags": ["realtime"], "operationId": "realtime_websocket", "summary": "WebSocket: subscribe, publish and presence (JSON frames with an op)",
             "description": "Upgrade to a WebSocket; see docs/realtime.md for the frames.",
             "responses": {"101": {"description": "switching protocols"}},
         }},
         "/api/realtime/sse": {"get": {
-            "tags": ["realtime"], "summary": "Server-Sent Events of one or more channels",
+            "tags": ["realtime"], "operationId": "realtime_sse", "summary": "Server-Sent Events of one or more channels",
             "parameters": [
                 {"name": "channel", "in": "query", "required": True, "schema": {"type": "array", "items": {"type": "string"}},
                  "style": "form", "explode": True},
