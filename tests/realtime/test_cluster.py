@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import add_entity, admin_headers, unique
 from tests.nodeserver import NodeServer
 from tests.realtime.helpers import Ws, ws
-from tests.support.services import PostgresServer, RedisServer, start_redis
+from tests.support.services import PostgresServer, RedisServer
 
 
 @dataclass
@@ -32,12 +32,6 @@ class Cluster:
     token: str
     headers: dict[str, str]
     tmp: Path
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with start_redis(tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

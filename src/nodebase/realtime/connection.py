@@ -108,20 +108,28 @@ class Connection:
     async def subscribe(self, channel: str, *, where: dict[str, Any] | None = None,
                         after_seq: int | None = None,
                         on_ready: Callable[[Attached, list[Publication]], None]) -> Attached:
-        if channel in self.subs:
-            await self.unsubscribe(channel, announce=False)
-        if len(self.subs) >= self.limits.max_subscriptions:
+        previous = self.subs.get(channel)
+        if previous is None and len(self.subs) >= self.limits.max_subscriptions:
             raise f.FrameError(f.TOO_MANY_SUBSCRIPTIONS,
                                f"at most {self.limits.max_subscriptions} subscriptions per connection")
-        attached = await self.service.attach(channel, self, caller=self.caller, where=where,
-                                             after_seq=after_seq, origin=self.id, on_ready=on_ready)
+        if previous is not None:  # a new subscription replaces the old one (presence stays)
+            del self.subs[channel]
+            await self.service.detach(previous)
+        try:
+            attached = await self.service.attach(channel, self, caller=self.caller, where=where,
+                                                 after_seq=after_seq, origin=self.id, on_ready=on_ready)
+        except BaseException:
+            if channel in self.present:
+                self.present.discard(channel)
+                await self.service.leave(channel, self.id, presence_user(self.caller))
+            raise
         self.subs[channel] = attached.sub
-        if parse_channel(channel) is None:
+        if parse_channel(channel) is None and channel not in self.present:
             await self.service.join(channel, self.id, presence_user(self.caller))
             self.present.add(channel)
         return attached
 
-    async def unsubscribe(self, channel: str, *, announce: bool = True) -> bool:
+    async def unsubscribe(self, channel: str) -> bool:
         sub = self.subs.pop(channel, None)
         if sub is None:
             return False

@@ -359,15 +359,19 @@ class RealtimeService:
         if kind is None or event.entity is None or not isinstance(event.payload, dict):
             return
         rows = event.payload.get("data")
+        items: list[tuple[str, str, Any]] = []
         for row in rows if isinstance(rows, list) else [rows]:
             if not isinstance(row, dict):
                 continue
-            try:
-                await self.broker.publish(f"data:{event.entity}", kind, row)
-                if row.get("id") is not None:
-                    await self.broker.publish(f"data:{event.entity}:{row['id']}", kind, row)
-            except Exception as exc:
-                log.error("realtime: publishing %s of %s failed (%s)", kind, event.entity, exc)
+            items.append((f"data:{event.entity}", kind, row))
+            if row.get("id") is not None:
+                items.append((f"data:{event.entity}:{row['id']}", kind, row))
+        if not items:
+            return
+        try:
+            await self.broker.publish_many(items)
+        except Exception as exc:
+            log.error("realtime: publishing %s of %s failed (%s)", kind, event.entity, exc)
 
     @contextlib.asynccontextmanager
     async def watching(self, channel: str, **kw: Any) -> AsyncIterator[Subscription]:

@@ -72,6 +72,10 @@ class Broker(Protocol):
         """Assign the next seq (unless ephemeral), keep it, deliver it; return it."""
         ...
 
+    async def publish_many(self, items: list[tuple[str, str, Any]]) -> list[Publication]:
+        """Publish ``(channel, event, data)`` items in order (one round trip for Redis)."""
+        ...
+
     async def subscribe(self, channel: str) -> None:
         """Start receiving ``channel``'s publications (the hub counts local subscribers)."""
         ...

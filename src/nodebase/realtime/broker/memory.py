@@ -83,6 +83,9 @@ class MemoryBroker:
             self._handler(pub)
         return pub
 
+    async def publish_many(self, items: list[tuple[str, str, Any]]) -> list[Publication]:
+        return [await self.publish(channel, event, data) for channel, event, data in items]
+
     async def subscribe(self, channel: str) -> None:
         self._subscribed.add(channel)
 

@@ -132,6 +132,19 @@ class RedisBroker:
         ))
         return Publication(channel, seq, event, data, pub.at, origin, False)
 
+    async def publish_many(self, items: list[tuple[str, str, Any]]) -> list[Publication]:
+        if len(items) == 1:
+            return [await self.publish(*items[0])]
+        pubs = [Publication(channel, 0, event, data, now_ms()) for channel, event, data in items]
+        pipe = self.redis.pipeline(transaction=False)
+        for pub in pubs:
+            prefix, suffix = _split_payload(pub)
+            await self._script(keys=[SEQ + pub.channel, HIST + pub.channel, CHAN + pub.channel],
+                               args=[prefix, suffix, self.settings.history_size,
+                                     int(self.settings.history_ttl * 1000), SEQ_TTL_MS], client=pipe)
+        seqs = await pipe.execute()
+        return [Publication(p.channel, int(seq), p.event, p.data, p.at) for p, seq in zip(pubs, seqs, strict=True)]
+
     async def subscribe(self, channel: str) -> None:
         if channel in self._channels:
             pending = self._confirm.get(channel)
