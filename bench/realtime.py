@@ -2,8 +2,8 @@
 """Room fan-out benchmark: nodebase realtime vs python-socketio (uvicorn) vs Socket.IO 4.8
 (Node 20), the same load for each, in one run.
 
-1 publisher + 200 subscribers on one channel, 100-byte messages, all 201 WebSockets in one
-client process (Python ``websockets``; the Socket.IO servers are spoken to with the same
+1 publisher + 200 subscribers on one channel, 100-byte messages; the subscribers are spread
+over ``--clients`` client processes (Python ``websockets``; the Socket.IO servers are spoken to with the same
 client speaking Engine.IO 4 / Socket.IO 5 frames, so the client cost is the same for all).
 Modes: ``burst`` (all messages sent at once: deliveries/s) and ``paced`` (200 msg/s =
 40,000 deliveries/s: p50/p99 end-to-end latency). Server CPU µs per delivery (user+system
@@ -313,67 +313,112 @@ class RssSampler(threading.Thread):
             time.sleep(0.05)
 
 
-async def fan_out(server: Server, dialect: Dialect, mode: str, subscribers: int, messages: int,
-                  rate: float) -> Result:
+def _receiver_process(dialect: Dialect, port: int, n: int, messages: int, ready: Any, results: Any) -> None:
+    """A client process: ``n`` subscribers; reports (count, latencies ns, last receive time)."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def go() -> None:
+        target = _Port(port)
+        subs = [await dialect.open(target) for _ in range(n)]
+        for c in subs:
+            await dialect.join(c)
+        latencies: list[int] = []
+        last = [0.0]
+        closed = [0]
+
+        async def receive(conn: ClientConnection) -> None:
+            mine = 0
+            try:
+                async for frame in conn:
+                    d = dialect.delivery(frame)
+                    if d is None:
+                        await dialect.answer(conn, frame)
+                        continue
+                    latencies.append(time.perf_counter_ns() - d["t"])
+                    last[0] = time.perf_counter()
+                    mine += 1
+                    if mine >= messages:
+                        return
+            except Exception:
+                closed[0] += 1
+
+        tasks = [asyncio.create_task(receive(c)) for c in subs]
+        ready.put("ready")
+        done, pending = await asyncio.wait(tasks, timeout=180)
+        for t in pending:
+            t.cancel()
+        results.put((len(latencies), latencies, last[0], closed[0] + len(pending)))
+        for c in subs:
+            await c.close()
+
+    asyncio.run(go())
+
+
+class _Port(Server):
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+
+def fan_out(server: Server, dialect: Dialect, mode: str, subscribers: int, messages: int, rate: float,
+            clients: int) -> Result:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    ready, results = ctx.Queue(), ctx.Queue()
+    shares = [subscribers // clients + (1 if i < subscribers % clients else 0) for i in range(clients)]
+    procs = [ctx.Process(target=_receiver_process, args=(dialect, server.port, k, messages, ready, results))
+             for k in shares if k]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
     result = Result(server.name, mode, expected=subscribers * messages)
-    subs = [await dialect.open(server) for _ in range(subscribers)]
-    for c in subs:
-        await dialect.join(c)
-    pub = await dialect.open(server)
-    done = asyncio.Event()
-    counts = [0]
-    last_recv = [0.0]
 
-    async def receive(conn: ClientConnection) -> None:
-        mine = 0
-        try:
-            async for frame in conn:
-                d = dialect.delivery(frame)
-                if d is None:
-                    await dialect.answer(conn, frame)
-                    continue
-                now = time.perf_counter_ns()
-                result.latencies.append(now - d["t"])
-                mine += 1
-                counts[0] += 1
-                last_recv[0] = time.perf_counter()
-                if counts[0] >= result.expected:
-                    done.set()
-                if mine >= messages:
-                    return
-        except Exception:
-            result.closed += 1
+    async def publish() -> float:
+        pub = await dialect.open(server)
 
-    async def drain(conn: ClientConnection) -> None:
-        async for frame in conn:
-            await dialect.answer(conn, frame)
+        async def drain() -> None:
+            async for frame in pub:
+                await dialect.answer(pub, frame)
 
-    readers = [asyncio.create_task(receive(c)) for c in subs]
-    drainer = asyncio.create_task(drain(pub))
+        drainer = asyncio.create_task(drain())
+        t0 = time.perf_counter()
+        for i in range(messages):
+            if mode == "paced":
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await pub.send(dialect.publish_frame({"t": time.perf_counter_ns(), "p": PAD}))
+        await asyncio.sleep(0.5)  # let the last publish answers arrive before closing
+        drainer.cancel()
+        await pub.close()
+        return t0
+
     sampler = RssSampler(server.pid())
     sampler.start()
     cpu0 = tree_cpu(server.pid())
-    t0 = time.perf_counter()
-    for i in range(messages):
-        if mode == "paced":
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await pub.send(dialect.publish_frame({"t": time.perf_counter_ns(), "p": PAD}))
-    try:
-        await asyncio.wait_for(done.wait(), 120)
-    except TimeoutError:
-        log(f"!! {server.name} {mode}: only {counts[0]} of {result.expected} deliveries in time")
+    t0 = asyncio.run(publish())
+    last = t0
+    for _ in procs:
+        count, latencies, last_recv, closed = results.get(timeout=240)
+        result.deliveries += count
+        result.latencies.extend(latencies)
+        result.closed += closed
+        last = max(last, last_recv)
     result.cpu = tree_cpu(server.pid()) - cpu0
     sampler.running = False
-    result.seconds = (last_recv[0] or time.perf_counter()) - t0
-    result.deliveries = counts[0]
+    result.seconds = last - t0
     result.peak_rss = sampler.peak
-    for t in [*readers, drainer]:
-        t.cancel()
-    await asyncio.gather(*readers, drainer, return_exceptions=True)
-    for c in [*subs, pub]:
-        await c.close()
+    for p in procs:
+        p.join(10)
+    if result.deliveries < result.expected:
+        log(f"!! {server.name} {mode}: {result.deliveries} of {result.expected} delivered, "
+            f"{result.closed} subscribers closed or timed out")
     return result
 
 
@@ -384,13 +429,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="paced mode: messages per second")
     ap.add_argument("--only", default="nodebase,nodebase-uvicorn,pysio,sio")
     ap.add_argument("--modes", default="burst,paced")
+    ap.add_argument("--clients", type=int, default=2, help="client processes the subscribers are spread over")
     args = ap.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
     WORK.mkdir(parents=True, exist_ok=True)
     # the publisher sends far more than a client's default 100 frames/s: raise that limit only
     makers: dict[str, Callable[[], tuple[Server, Callable[[Server], Dialect]]]] = {
@@ -408,12 +448,13 @@ def main() -> None:
             server.start()
             for mode in args.modes.split(","):
                 log(f"{server.name}: {mode} ...")
-                results.append(asyncio.run(fan_out(server, dialect_of(server), mode, args.subscribers,
-                                                   args.messages, args.rate)))
+                results.append(fan_out(server, dialect_of(server), mode, args.subscribers, args.messages,
+                                       args.rate, args.clients))
                 log("  " + results[-1].row())
         finally:
             server.stop()
-    print(f"\n{args.subscribers} subscribers + 1 publisher, {args.messages} messages of ~100 B, "
+    print(f"\n{args.subscribers} subscribers in {args.clients} client processes + 1 publisher, "
+          f"{args.messages} messages of ~100 B, "
           f"paced at {args.rate:.0f} msg/s; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}\n")
     print("| server | mode | deliveries/s | p50 ms | p99 ms | server CPU µs/delivery | peak RSS | delivered |")

@@ -198,6 +198,14 @@ def test_data_feed_is_filtered_per_caller(tmp_path: Path, broker_url: str) -> No
             assert [(p.seq, p.data["text"]) for p in mine] == [(1, "a"), (4, "a2")]
             history = await rt.history("data:notes", 0, caller=alice)
             assert [p.seq for p in history.publications] == [1, 4]
+            # a per-row feed starts when first watched, then keeps its own seq
+            row = await rt.subscribe("data:notes:1", caller=alice)
+            assert row.seq == 0
+            await data.service.update_one("notes", 1, {"text": "a3"}, SYSTEM)
+            await data.service.update_one("notes", 2, {"text": "b3"}, SYSTEM)
+            assert [(p.channel, p.seq, p.data["text"]) for p in await take(row, 1)] == [("data:notes:1", 1, "a3")]
+            assert (await rt.history("data:notes:2", 0)).last_seq == 0  # unwatched rows keep no stream
+            await row.close()
             await feed.close()
             await everything.close()
 

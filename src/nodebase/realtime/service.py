@@ -267,7 +267,10 @@ class RealtimeService:
         self.check_subscribe(caller, channel, where)
         sub = HubSubscription(channel, sink, origin=origin, accept=self._accept(caller, channel, where),
                               context=context)
+        dc = parse_channel(channel)
         try:
+            if dc is not None and dc.id is not None:
+                await self.broker.touch(channel)  # a per-row feed starts when first watched
             async with self._lock(channel):
                 if self.hub.add(sub):
                     await self.broker.subscribe(channel)
@@ -359,17 +362,14 @@ class RealtimeService:
         if kind is None or event.entity is None or not isinstance(event.payload, dict):
             return
         rows = event.payload.get("data")
-        items: list[tuple[str, str, Any]] = []
-        for row in rows if isinstance(rows, list) else [rows]:
-            if not isinstance(row, dict):
-                continue
-            items.append((f"data:{event.entity}", kind, row))
-            if row.get("id") is not None:
-                items.append((f"data:{event.entity}:{row['id']}", kind, row))
-        if not items:
+        rows = [r for r in (rows if isinstance(rows, list) else [rows]) if isinstance(r, dict)]
+        if not rows:
             return
         try:
-            await self.broker.publish_many(items)
+            await self.broker.publish_many([(f"data:{event.entity}", kind, row) for row in rows])
+            # per-row feeds: only the rows someone watches (or watched within the history TTL)
+            await self.broker.publish_many([(f"data:{event.entity}:{row['id']}", kind, row) for row in rows
+                                            if row.get("id") is not None], if_known=True)
         except Exception as exc:
             log.error("realtime: publishing %s of %s failed (%s)", kind, event.entity, exc)
 

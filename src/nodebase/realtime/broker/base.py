@@ -72,8 +72,15 @@ class Broker(Protocol):
         """Assign the next seq (unless ephemeral), keep it, deliver it; return it."""
         ...
 
-    async def publish_many(self, items: list[tuple[str, str, Any]]) -> list[Publication]:
-        """Publish ``(channel, event, data)`` items in order (one round trip for Redis)."""
+    async def publish_many(self, items: list[tuple[str, str, Any]], *, if_known: bool = False) -> list[Publication]:
+        """Publish ``(channel, event, data)`` items in order (one round trip for Redis).
+
+        ``if_known``: skip channels that nobody touched (:meth:`touch`) or published to within
+        the history TTL — per-row feeds exist only while someone watches them."""
+        ...
+
+    async def touch(self, channel: str) -> None:
+        """Make ``channel`` known (its stream starts now if it had none)."""
         ...
 
     async def subscribe(self, channel: str) -> None:

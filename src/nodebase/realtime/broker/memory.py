@@ -21,7 +21,7 @@ from nodebase.realtime.broker.base import (
     now_ms,
 )
 
-MAX_IDLE_CHANNELS = 100_000
+MAX_IDLE_CHANNELS = 10_000
 
 
 class _Channel:
@@ -83,8 +83,16 @@ class MemoryBroker:
             self._handler(pub)
         return pub
 
-    async def publish_many(self, items: list[tuple[str, str, Any]]) -> list[Publication]:
-        return [await self.publish(channel, event, data) for channel, event, data in items]
+    async def publish_many(self, items: list[tuple[str, str, Any]], *, if_known: bool = False) -> list[Publication]:
+        out = []
+        for channel, event, data in items:
+            if if_known and channel not in self._channels:
+                continue
+            out.append(await self.publish(channel, event, data))
+        return out
+
+    async def touch(self, channel: str) -> None:
+        self._channel(channel)
 
     async def subscribe(self, channel: str) -> None:
         self._subscribed.add(channel)

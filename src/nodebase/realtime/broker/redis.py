@@ -6,7 +6,7 @@ Because Redis runs the script alone, seq order, history order and delivery order
 every node (chosen over Redis Streams by measurement: see docs/realtime.md, "Scaling out").
 
 Keys (``{ch}`` is the channel name): ``nb:rt:seq:{ch}`` the counter (kept a day after the
-last publication), ``nb:rt:h:{ch}`` the history list, pub/sub channel ``nb:rt:{ch}``,
+last publication or subscription; per-row feeds are published only while it exists), ``nb:rt:h:{ch}`` the history list, pub/sub channel ``nb:rt:{ch}``,
 ``nb:rt:p:{ch}`` the presence hash.
 """
 
@@ -35,6 +35,7 @@ SEQ, HIST, CHAN, PRES = "nb:rt:seq:", "nb:rt:h:", "nb:rt:", "nb:rt:p:"
 SEQ_TTL_MS = 24 * 3600 * 1000
 
 PUBLISH_LUA = """
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 local payload = ARGV[1] .. seq .. ARGV[2]
@@ -128,12 +129,12 @@ class RedisBroker:
         seq = int(await self._script(
             keys=[SEQ + channel, HIST + channel, CHAN + channel],
             args=[prefix, suffix, self.settings.history_size,
-                  int(self.settings.history_ttl * 1000), SEQ_TTL_MS],
+                  int(self.settings.history_ttl * 1000), SEQ_TTL_MS, "0"],
         ))
         return Publication(channel, seq, event, data, pub.at, origin, False)
 
-    async def publish_many(self, items: list[tuple[str, str, Any]]) -> list[Publication]:
-        if len(items) == 1:
+    async def publish_many(self, items: list[tuple[str, str, Any]], *, if_known: bool = False) -> list[Publication]:
+        if len(items) == 1 and not if_known:
             return [await self.publish(*items[0])]
         pubs = [Publication(channel, 0, event, data, now_ms()) for channel, event, data in items]
         pipe = self.redis.pipeline(transaction=False)
@@ -141,9 +142,17 @@ class RedisBroker:
             prefix, suffix = _split_payload(pub)
             await self._script(keys=[SEQ + pub.channel, HIST + pub.channel, CHAN + pub.channel],
                                args=[prefix, suffix, self.settings.history_size,
-                                     int(self.settings.history_ttl * 1000), SEQ_TTL_MS], client=pipe)
+                                     int(self.settings.history_ttl * 1000), SEQ_TTL_MS, "1" if if_known else "0"],
+                               client=pipe)
         seqs = await pipe.execute()
-        return [Publication(p.channel, int(seq), p.event, p.data, p.at) for p, seq in zip(pubs, seqs, strict=True)]
+        return [Publication(p.channel, int(seq), p.event, p.data, p.at)
+                for p, seq in zip(pubs, seqs, strict=True) if int(seq)]
+
+    async def touch(self, channel: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(SEQ + channel, 0, nx=True, px=SEQ_TTL_MS)
+        pipe.pexpire(SEQ + channel, SEQ_TTL_MS)
+        await pipe.execute()
 
     async def subscribe(self, channel: str) -> None:
         if channel in self._channels:
