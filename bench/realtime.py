@@ -461,12 +461,12 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(r.row())
-    by = {(r.server.split(" ")[0], r.mode): r for r in results}
-    for mode in args.modes.split(","):
-        nb, sio = by.get(("nodebase", mode)), by.get(("Socket.IO", mode))
-        if nb and sio and nb.deliveries and sio.deliveries:
-            print(f"{mode}: nodebase/Socket.IO deliveries/s {(nb.deliveries / nb.seconds) / (sio.deliveries / sio.seconds):.2f}x, "
-                  f"CPU per delivery {(nb.cpu / nb.deliveries) / (sio.cpu / sio.deliveries):.2f}x")
+    sio = {r.mode: r for r in results if r.server.startswith("Socket.IO")}
+    for r in results:
+        peer = sio.get(r.mode)
+        if r.server.startswith("nodebase") and peer and r.deliveries and peer.deliveries:
+            print(f"{r.server}, {r.mode}: deliveries/s {(r.deliveries / r.seconds) / (peer.deliveries / peer.seconds):.2f}x "
+                  f"Socket.IO's, server CPU per delivery {(r.cpu / r.deliveries) / (peer.cpu / peer.deliveries):.2f}x")
 
 
 if __name__ == "__main__":
