@@ -32,6 +32,8 @@ class Limits:
     rate: int = 100
     ping_interval: float = 25.0
     idle_timeout: float = 60.0
+    #: a resume may queue this many missed events on top of the queue
+    history_size: int = 1000
 
 
 def error_code(exc: Exception) -> str:
@@ -87,7 +89,7 @@ class Connection:
         self.limits = limits
         self.encode = encode
         self.id = uuid.uuid4().hex
-        self.outbox: Outbox[Any] = Outbox(limits.queue_size)
+        self.outbox: Outbox[Any] = Outbox(limits.queue_size, limits.queue_size + limits.history_size + 100)
         self.subs: dict[str, HubSubscription] = {}
         self.present: set[str] = set()
         self.bucket = TokenBucket(limits.rate)

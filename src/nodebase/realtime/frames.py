@@ -47,7 +47,10 @@ def dumps(doc: dict[str, Any]) -> str:
 
 def parse(text: str | bytes, max_size: int) -> dict[str, Any]:
     """One client frame → dict with a known ``op``; raises :class:`FrameError`."""
-    if len(text) > max_size:
+    size = len(text)
+    if isinstance(text, str) and size * 4 > max_size:  # characters may be up to 4 bytes
+        size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_size:
         raise FrameError(TOO_LARGE, f"frame is larger than {max_size} bytes")
     try:
         doc = orjson.loads(text)

@@ -44,7 +44,8 @@ class RealtimeModule:
         self.limits = Limits(queue_size=s.realtime_queue_size, max_subscriptions=s.realtime_max_subscriptions,
                              max_frame=s.realtime_max_frame, rate=s.realtime_rate,
                              ping_interval=float(s.realtime_ping_interval),
-                             idle_timeout=float(s.realtime_idle_timeout))
+                             idle_timeout=float(s.realtime_idle_timeout),
+                             history_size=s.realtime_history_size)
         authenticate = None
         if auth is not None:
             service = auth.service

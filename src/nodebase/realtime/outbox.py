@@ -17,10 +17,12 @@ T = TypeVar("T")
 
 
 class Outbox(Generic[T]):
-    __slots__ = ("size", "_items", "_wake", "lagged", "closed", "dropped")
+    __slots__ = ("size", "hard_cap", "_items", "_wake", "lagged", "closed", "dropped")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, hard_cap: int | None = None) -> None:
         self.size = size
+        #: forced items (answers, a resume's missed events) may exceed ``size`` up to here
+        self.hard_cap = hard_cap if hard_cap is not None else size * 2
         self._items: deque[tuple[T, bool]] = deque()
         self._wake = asyncio.Event()
         self.lagged = False
@@ -37,6 +39,10 @@ class Outbox(Generic[T]):
         if self.lagged or self.closed:
             return False
         items = self._items
+        if force and len(items) >= self.hard_cap:  # a client that asks but never reads
+            self.lagged = True
+            self._wake.set()
+            return False
         if len(items) >= self.size and not force:
             if ephemeral:
                 self.dropped += 1
