@@ -57,15 +57,12 @@ class HubSubscription:
             if pub.seq <= self.last_seq:
                 return
             self.last_seq = pub.seq
-        accept = self.accept
-        if accept is not None:
-            try:
-                if not accept(pub):
-                    return
-            except Exception:
-                log.exception("a realtime filter failed on %s; the event is not delivered", pub.channel)
+        try:
+            if self.accept is not None and not self.accept(pub):
                 return
-        self.sink.push(self, pub)
+            self.sink.push(self, pub)
+        except Exception:
+            log.exception("delivering an event of %s failed; the event is not delivered", pub.channel)
 
     def go_live(self, missed: list[Publication], seq: int) -> None:
         """Deliver ``missed`` and whatever arrived meanwhile, then deliver directly."""

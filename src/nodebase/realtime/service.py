@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -164,7 +165,8 @@ class RealtimeService:
         self.queue_size = queue_size
         self.hub = Hub()
         self.node_id = str(uuid.uuid4())
-        self._channel_locks: dict[str, asyncio.Lock] = {}
+        #: one lock per channel while anyone uses it (subscribe/unsubscribe of the broker)
+        self._channel_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.started = False
 
     async def start(self) -> None:
@@ -300,8 +302,6 @@ class RealtimeService:
                     await self.broker.unsubscribe(sub.channel)
                 except Exception as exc:
                     log.warning("realtime: unsubscribing %s from the broker failed (%s)", sub.channel, exc)
-                if not self.hub.count(sub.channel):
-                    self._channel_locks.pop(sub.channel, None)
 
     async def subscribe(self, channel: str, *, caller: Caller = SYSTEM, where: dict[str, Any] | None = None,
                         after_seq: int | None = None, origin: str | None = None,
