@@ -97,6 +97,7 @@ class Connection:
         self._limited_notice = 0.0
         #: the WebSocket close code once the server decided to close (idle, shutdown)
         self.close_code: int | None = None
+        self.pinged = False
 
     # -- Sink ----------------------------------------------------------------------------
     def push(self, sub: HubSubscription, pub: Publication) -> None:

@@ -42,6 +42,9 @@ class RealtimeEndpoints:
         self.nb = nb
         self.authenticate = authenticate
         self.connections: set[Connection] = set()
+        #: WebSocket connections, watched by one idle reaper for all of them
+        self.sockets: set[Connection] = set()
+        self._reaper: asyncio.Task[None] | None = None
 
     async def caller(self, scope: Scope) -> Caller:
         conn = HTTPConnection(scope)
@@ -62,10 +65,13 @@ class RealtimeEndpoints:
         caller = await self.caller(scope)
         await send({"type": "websocket.accept"})
         conn = Connection(self.service, caller, self.limits, f.ws_frame)
+        conn.last_seen = asyncio.get_running_loop().time()
         self.connections.add(conn)
+        self.sockets.add(conn)
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap(), name="realtime-idle-reaper")
         tasks = [asyncio.create_task(self._ws_read(conn, receive)),
-                 asyncio.create_task(self._ws_write(conn, send)),
-                 asyncio.create_task(self._idle(conn))]
+                 asyncio.create_task(self._ws_write(conn, send))]
         try:
             _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in pending:
@@ -75,6 +81,7 @@ class RealtimeEndpoints:
                     await t
         finally:
             self.connections.discard(conn)
+            self.sockets.discard(conn)
             await conn.close()
 
     async def _ws_read(self, conn: Connection, receive: Receive) -> None:
@@ -109,25 +116,27 @@ class RealtimeEndpoints:
                         await send({"type": "websocket.close", "code": code, "reason": reason})
                 return
 
-    async def _idle(self, conn: Connection) -> None:
+    async def _reap(self) -> None:
+        """One task for every socket: ``ping`` after ``ping_interval`` of client silence,
+        close with 4001 after ``idle_timeout``."""
         loop = asyncio.get_running_loop()
-        conn.last_seen = loop.time()
         limits = self.limits
         step = max(0.05, min(5.0, min(limits.ping_interval, limits.idle_timeout) / 4))
-        pinged = False
-        while True:
+        while self.sockets:
             await asyncio.sleep(step)
-            silent = loop.time() - conn.last_seen
-            if silent >= limits.idle_timeout:
-                conn.close_code = f.CLOSE_IDLE
-                conn.outbox.close()
-                return
-            if silent >= limits.ping_interval:
-                if not pinged:
-                    conn.send(f.answer("ping"))
-                    pinged = True
-            else:
-                pinged = False
+            now = loop.time()
+            for conn in list(self.sockets):
+                silent = now - conn.last_seen
+                if silent >= limits.idle_timeout:
+                    conn.close_code = f.CLOSE_IDLE
+                    conn.outbox.close()
+                    self.sockets.discard(conn)
+                elif silent >= limits.ping_interval:
+                    if not conn.pinged:
+                        conn.send(f.answer("ping"))
+                        conn.pinged = True
+                else:
+                    conn.pinged = False
 
     async def _handle(self, conn: Connection, raw: str | bytes) -> None:
         id: Any = None
@@ -239,6 +248,8 @@ class RealtimeEndpoints:
     async def close_all(self) -> None:
         for conn in list(self.connections):
             conn.outbox.close()
+        if self._reaper is not None:
+            self._reaper.cancel()
 
 
 def _sse_ready(conn: Connection, channel: str) -> Callable[[Attached, list[Publication]], None]:
