@@ -32,6 +32,7 @@ from nodebase.kernel.http import error_response, json
 from nodebase.kernel.node import AsgiWrapper, ConfigurableModule, Lifecycle, OpenApiPaths
 from nodebase.kernel.permissions import PermissionRegistry
 from nodebase.media.module import MediaModule
+from nodebase.realtime.module import RealtimeModule
 from nodebase.system.config import ConfigManager
 from nodebase.system.config_store import ConfigStore
 from nodebase.system.transport import routes as system_routes
@@ -81,6 +82,7 @@ class Nodebase:
         self.add_openapi(data_openapi)
         self.media = MediaModule(self, self.data)
         self.auth = AuthModule(self, self.data)
+        self.realtime = RealtimeModule(self, self.data, self.auth)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

@@ -59,6 +59,17 @@ class Settings:
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     #: proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the socket peer counts
     trusted_proxies: tuple[str, ...] = ()
+    # realtime (docs/realtime.md "Configuration"): history kept per channel for resume,
+    # per-connection limits, and the idle / presence timers, in seconds
+    realtime_history_size: int = 1000
+    realtime_history_ttl: int = 600
+    realtime_queue_size: int = 1000
+    realtime_max_subscriptions: int = 100
+    realtime_max_frame: int = 65 * 1024
+    realtime_rate: int = 100
+    realtime_ping_interval: int = 25
+    realtime_idle_timeout: int = 60
+    realtime_presence_ttl: int = 25
 
     @property
     def resolved_data_dir(self) -> Path:
