@@ -21,6 +21,7 @@ from nodebase.auth.module import AuthModule
 from nodebase.data.module import DataModule
 from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
+from nodebase.flows.module import FlowsModule
 from nodebase.kernel.asgi import FastRouter
 from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
@@ -77,6 +78,7 @@ class Nodebase:
         self.add_config(self.data)
         self.media = MediaModule(self, self.data)
         self.auth = AuthModule(self, self.data)
+        self.flows = FlowsModule(self, self.data)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

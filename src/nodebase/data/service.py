@@ -35,6 +35,9 @@ T = TypeVar("T")
 CREATE_BEFORE, CREATE_AFTER = "data.create.before", "data.create.after"
 UPDATE_BEFORE, UPDATE_AFTER = "data.update.before", "data.update.after"
 DELETE_BEFORE, DELETE_AFTER = "data.delete.before", "data.delete.after"
+#: inside the change's own transaction, after the write (``event.extra["tx"]`` is the
+#: transaction): a listener may write in it (Flows' outbox); raising rolls the change back
+CREATE_TX, UPDATE_TX, DELETE_TX = "data.create.tx", "data.update.tx", "data.delete.tx"
 
 
 class DataService:
@@ -124,6 +127,12 @@ class DataService:
     async def _after(self, name: str, entity: Entity, payload: Any, caller: Caller) -> None:
         if self.events.has(name):
             await self.events.emit_after(Event(name, entity.name, payload, caller))
+
+    def _tx_hook(self, name: str, entity: Entity) -> bool:
+        return self.events.has_for(name, entity.name)
+
+    async def _in_tx_event(self, tx: Executor, name: str, entity: Entity, payload: Any, caller: Caller) -> None:
+        await self.events.emit(Event(name, entity.name, payload, caller, extra={"tx": tx}))
 
     async def _in_tx(self, fn: Callable[[Executor], Awaitable[T]]) -> T:
         async with self.db.transaction() as tx:
@@ -221,12 +230,20 @@ class DataService:
         data = payload["data"]
         items = data if isinstance(data, list) else [data]
         prepared = [prepare(self.schema, entity, item, create=True) for item in items]
-        simple = len(prepared) == 1 and not prepared[0].links and not scope
+        hook = self._tx_hook(CREATE_TX, entity)
+        simple = len(prepared) == 1 and not prepared[0].links and not scope and not hook
+
+        async def insert_all(tx: Executor) -> list[Row]:
+            rows = await self._insert_all(tx, entity, prepared, scope)
+            if hook:
+                await self._in_tx_event(tx, CREATE_TX, entity, {"data": rows if many else rows[0]}, caller)
+            return rows
+
         async with self._constraints(entity):
             if simple:
                 rows = [await self.repo.insert(self.db, entity, prepared[0].values)]
             else:
-                rows = await self._in_tx(lambda tx: self._insert_all(tx, entity, prepared, scope))
+                rows = await self._in_tx(insert_all)
         result: Row | list[Row] = rows if many else rows[0]
         await self._after(CREATE_AFTER, entity, {"data": result}, caller)
         return result
@@ -258,15 +275,21 @@ class DataService:
         def by_id(sql: Sql, a: str) -> str:
             return f"{a}.{sql.q('id')} = {sql.p(pk)}"
 
+        hook = self._tx_hook(UPDATE_TX, entity)
+
         async def run(tx: Executor) -> list[Row]:
+            previous = await self.repo.find_one(entity, pk, RepoQuery()) if hook else None
             rows = await self.repo.update(tx, entity, p.values, None, scope=scope, extra=by_id)
             if rows:
                 await self._apply_links(tx, pk, p)
                 await self._check_scope(tx, entity, [pk], scope, "data.entity.update")
+                if hook:
+                    await self._in_tx_event(tx, UPDATE_TX, entity,
+                                            {"id": pk, "data": rows[0], "previous": previous}, caller)
             return rows
 
         async with self._constraints(entity):
-            if not p.links and not scope:
+            if not p.links and not scope and not hook:
                 rows = await self.repo.update(self.db, entity, p.values, None, extra=by_id)
             else:
                 rows = await self._in_tx(run)
@@ -288,6 +311,8 @@ class DataService:
         async def run(tx: Executor) -> list[Row]:
             rows = await self.repo.update(tx, entity, p.values, payload["where"], scope=scope)
             await self._check_scope(tx, entity, [r["id"] for r in rows], scope, "data.entity.update")
+            if rows and self._tx_hook(UPDATE_TX, entity):
+                await self._in_tx_event(tx, UPDATE_TX, entity, {"where": where, "data": rows}, caller)
             return rows
 
         async with self._constraints(entity):
@@ -305,8 +330,17 @@ class DataService:
         def by_id(sql: Sql, a: str) -> str:
             return f"{a}.{sql.q('id')} = {sql.p(pk)}"
 
+        async def run(tx: Executor) -> list[Row]:
+            rows = await self.repo.delete(tx, entity, None, scope=scope, extra=by_id)
+            if rows:
+                await self._in_tx_event(tx, DELETE_TX, entity, {"id": pk, "data": rows[0]}, caller)
+            return rows
+
         async with self._constraints(entity):
-            rows = await self.repo.delete(self.db, entity, None, scope=scope, extra=by_id)
+            if self._tx_hook(DELETE_TX, entity):
+                rows = await self._in_tx(run)
+            else:
+                rows = await self.repo.delete(self.db, entity, None, scope=scope, extra=by_id)
         if not rows:
             raise NotFound(f"No {name} with id {id!r}", context={"entity": name, "id": id})
         await self._after(DELETE_AFTER, entity, {"id": pk, "data": rows[0]}, caller)
@@ -319,8 +353,15 @@ class DataService:
         scope = self._scope(caller, "data.entity.delete", entity)
         payload = await self._emit(DELETE_BEFORE, entity, {"where": where}, caller)
         async with self._constraints(entity):
-            rows = await self._in_tx(lambda tx: self.repo.delete(tx, entity, payload["where"], scope=scope))
+            rows = await self._in_tx(lambda tx: self._delete_where(tx, entity, payload["where"], scope, where, caller))
         await self._after(DELETE_AFTER, entity, {"where": where, "data": rows}, caller)
+        return rows
+
+    async def _delete_where(self, tx: Executor, entity: Entity, where: dict[str, Any], scope: dict[str, Any] | None,
+                            given: dict[str, Any], caller: Caller) -> list[Row]:
+        rows = await self.repo.delete(tx, entity, where, scope=scope)
+        if rows and self._tx_hook(DELETE_TX, entity):
+            await self._in_tx_event(tx, DELETE_TX, entity, {"where": given, "data": rows}, caller)
         return rows
 
 
