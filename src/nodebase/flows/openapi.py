@@ -23,38 +23,38 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"$ref": f"#/components/responses/{names[c]}"} for c in codes}
 
 
-def _op(summary: str, permission: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"tags": [TAG], "summary": summary, "description": f"Needs `{permission}`.",
+def _op(op_id: str, summary: str, permission: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"tags": [TAG], "operationId": op_id, "summary": summary, "description": f"Needs `{permission}`.",
             "responses": responses, **extra}
 
 
 def flows_paths(nb: Any) -> Mapping[str, Any]:
     run_body = {"required": False, "content": {JSON: {"schema": {}}}}
     paths: dict[str, Any] = {
-        "/api/flows": {"get": _op("List flows (bknd's shape: tasks as a count)", "flows.read",
+        "/api/flows": {"get": _op("flows_list", "List flows (bknd's shape: tasks as a count)", "flows.read",
                                   {"200": _ok("flows by name"), **_errors(403)})},
         "/api/flows/flow/{name}": {
             "parameters": [_name()],
-            "get": _op("A flow's definition", "flows.read", {"200": _ok("the definition"), **_errors(403, 404)}),
-            "put": _op("Create or replace a flow", "flows.manage",
+            "get": _op("flows_get", "A flow's definition", "flows.read", {"200": _ok("the definition"), **_errors(403, 404)}),
+            "put": _op("flows_put", "Create or replace a flow", "flows.manage",
                        {"200": _ok("replaced"), "201": _ok("created"), **_errors(400, 403)},
                        requestBody={"required": True, "content": {JSON: {"schema": {"type": "object"}}}}),
-            "delete": _op("Delete a flow", "flows.manage", {"200": _ok("deleted"), **_errors(403, 404)}),
+            "delete": _op("flows_delete", "Delete a flow", "flows.manage", {"200": _ok("deleted"), **_errors(403, 404)}),
         },
         "/api/flows/flow/{name}/run": {
             "parameters": [_name()],
-            "get": _op("Run a flow now (bknd's answer: success, time, errors, response, flow, logs)",
+            "get": _op("flows_run", "Run a flow now (bknd's answer: success, time, errors, response, flow, logs)",
                        "flows.run", {"200": _ok("the finished run"), **_errors(403, 404)}),
-            "post": _op("Run a flow now with the JSON body as input", "flows.run",
+            "post": _op("flows_run_with_input", "Run a flow now with the JSON body as input", "flows.run",
                         {"200": _ok("the finished run"), **_errors(400, 403, 404)}, requestBody=run_body),
         },
         "/api/flows/runs": {"get": _op(
-            "Run log", "flows.read", {"200": _ok("{data: [run], meta: {total, limit, offset}}"), **_errors(400, 403)},
+            "flows_runs", "Run log", "flows.read", {"200": _ok("{data: [run], meta: {total, limit, offset}}"), **_errors(400, 403)},
             parameters=[{"name": n, "in": "query", "required": False, "schema": {"type": t}}
                         for n, t in (("flow", "string"), ("status", "string"), ("limit", "integer"),
                                      ("offset", "integer"))])},
         "/api/flows/runs/{id}": {"get": _op(
-            "One run with its task records", "flows.read", {"200": _ok("{data: run}"), **_errors(403, 404)},
+            "flows_run_record", "One run with its task records", "flows.read", {"200": _ok("{data: run}"), **_errors(403, 404)},
             parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}])},
     }
     service = getattr(getattr(nb, "flows", None), "service", None)
@@ -65,7 +65,7 @@ def flows_paths(nb: Any) -> Mapping[str, Any]:
         params = [{"name": s[1:], "in": "path", "required": True, "schema": {"type": "string"}}
                   for s in cfg["path"].split("/") if s.startswith(":")]
         perm = "none (public)" if cfg.get("public") else (cfg.get("permission") or "flows.run")
-        op: dict[str, Any] = {"tags": [TAG], "summary": f"HTTP trigger of flow {route.flow.name} ({cfg['mode']})",
+        op: dict[str, Any] = {"tags": [TAG], "operationId": f"flows_trigger_{route.flow.name}", "summary": f"HTTP trigger of flow {route.flow.name} ({cfg['mode']})",
               "description": f"Needs `{perm}`.",
               "responses": {"200": {"description": "the responding task's output"},
                             "202": _ok("async: {success, run_id}"), **_errors(403)}}
