@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -313,3 +314,28 @@ def test_runs_listing_filters_and_pages(fapi: httpx.Client) -> None:
     assert fapi.get("/api/flows/runs", params={"status": "weird"}).status_code == 400
     assert fapi.get("/api/flows/runs", params={"limit": "many"}).status_code == 400
     assert fapi.get("/api/flows/runs/no-such-run").status_code == 404
+
+
+def test_runs_are_pruned_by_age(make_node: Any) -> None:
+    node = make_node()
+    from tests.conftest import admin_headers
+
+    api = node.client(headers=admin_headers(node))
+    flow = name("prune")
+    put_flow(api, flow, manual_flow({"r": render("x")}, "r"))
+    for _ in range(3):
+        assert api.get(f"/api/flows/flow/{flow}/run").json()["success"] is True
+    assert api.get("/api/flows/runs", params={"flow": flow}).json()["meta"]["total"] == 3
+    # keep a day: nothing is old enough
+    r = api.post("/api/system/config/set/flows", json={"runs": {"keep_days": 1}})
+    assert r.status_code == 202, r.text
+    time.sleep(0.3)  # the prune runs in the background; give a wrong deletion the chance to show
+    assert api.get("/api/flows/runs", params={"flow": flow}).json()["meta"]["total"] == 3
+    # keep 0.1 s: the three finished runs go
+    r = api.post("/api/system/config/set/flows", json={"runs": {"keep_days": 0.1 / 86400}})
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 20
+    while api.get("/api/flows/runs", params={"flow": flow}).json()["meta"]["total"]:
+        assert time.monotonic() < deadline, "old runs were not pruned"
+        time.sleep(0.05)
+    assert api.get("/api/system/config/flows").json()["config"]["runs"]["keep_days"] == 0.1 / 86400

@@ -67,6 +67,7 @@ class FlowsModule:
                                     EventOutbox(self.runner, nb.events))
         self.doc: dict[str, Any] = self.default_config()
         self._prune_task: asyncio.Task[None] | None = None
+        self._prune_now = asyncio.Event()
         nb.add_config(self)
         nb.add_routes(routes())
         nb.add_asgi_wrapper(lambda app: TriggerPaths(app, self.service))
@@ -129,6 +130,8 @@ class FlowsModule:
         return merged, flows
 
     def _install(self, doc: dict[str, Any], flows: dict[str, Flow]) -> None:
+        if doc["runs"]["keep_days"] != self.doc["runs"]["keep_days"]:
+            self._prune_now.set()  # a new retention applies at once
         self.doc = doc
         runs = doc["runs"]
         self.runner.lease_seconds = float(runs["lease_seconds"])
@@ -215,6 +218,7 @@ class FlowsModule:
         return await self.repo.prune(time.time() - keep)
 
     async def _prune_loop(self) -> None:
+        """At start, every hour, and when ``runs.keep_days`` changes."""
         while True:
             try:
                 removed = await self.prune()
@@ -224,4 +228,6 @@ class FlowsModule:
                 raise
             except Exception:
                 log.exception("flows: pruning runs failed")
-            await asyncio.sleep(PRUNE_EVERY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._prune_now.wait(), PRUNE_EVERY)
+            self._prune_now.clear()
