@@ -204,3 +204,44 @@ def test_signing_helpers() -> None:
     assert not signing.verify("k", body + b"x", header, now=1_700_000_000)
     assert not signing.verify("k", body, "v1=abc", now=1_700_000_000)
     assert signing.verify("k", body, header + ",v1=" + "0" * 64, now=1_700_000_000)  # rotation
+
+
+def _doc_snippet(lang: str) -> str:
+    """The verification code block of docs/flows.md for ``lang`` (tested as documented)."""
+    text = (Path(__file__).parents[2] / "docs" / "flows.md").read_text()
+    section = text.split("### Verifying the signature", 1)[1]
+    return section.split(f"```{lang}\n", 1)[1].split("```", 1)[0]
+
+
+def test_documented_verifiers_accept_a_real_delivery(fapi: httpx.Client, receiver: Receiver,
+                                                     tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    entity = unique("verify")
+    add_entity(fapi, entity, {"n": {"type": "number"}})
+    flow = name("whverify")
+    put_flow(fapi, flow, webhook_flow(entity, receiver.url + "/v/" + flow))
+    fapi.post(f"/api/data/entity/{entity}", json={"n": 5})
+    req = receiver.wait_for(1, path="/v/" + flow)[0]
+    header = req.headers["x-nodebase-signature"]
+    # Python, as documented
+    scope: dict[str, Any] = {}
+    exec(_doc_snippet("python"), scope)  # noqa: S102 - the documentation's own code
+    assert scope["verify"](SECRET, req.body, header) is True
+    assert scope["verify"](SECRET, req.body + b"x", header) is False
+    assert scope["verify"]("other", req.body, header) is False
+    # JavaScript (Node), as documented
+    node = shutil.which("node")
+    assert node, "node is installed by scripts/install-test-deps.sh"
+    (tmp_path / "body.bin").write_bytes(req.body)
+    script = _doc_snippet("js") + (
+        "\nconst fs = require('node:fs');\n"
+        "const body = fs.readFileSync(process.argv[2]);\n"
+        "console.log(JSON.stringify([verify(process.argv[3], body, process.argv[4]),"
+        " verify(process.argv[3], Buffer.concat([body, Buffer.from('x')]), process.argv[4]),"
+        " verify('other', body, process.argv[4])]));\n")
+    (tmp_path / "verify.js").write_text(script)
+    out = subprocess.run([node, str(tmp_path / "verify.js"), str(tmp_path / "body.bin"), SECRET, header],
+                         capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(out.stdout) == [True, False, False]
