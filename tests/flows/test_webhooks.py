@@ -233,7 +233,7 @@ def test_documented_verifiers_accept_a_real_delivery(fapi: httpx.Client, receive
     assert scope["verify"]("other", req.body, header) is False
     # JavaScript (Node), as documented
     node = shutil.which("node")
-    assert node, "node is installed by scripts/install-test-deps.sh"
+    assert node, "node is not installed"
     (tmp_path / "body.bin").write_bytes(req.body)
     script = _doc_snippet("js") + (
         "\nconst fs = require('node:fs');\n"

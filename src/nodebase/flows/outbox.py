@@ -2,14 +2,16 @@
 
 Listens to ``data.<op>.tx`` for the entities some event flow names: for each changed row
 that matches the flow's ``where``, a run row is inserted through the transaction itself, so
-the run is committed with the change or not at all. After the commit (``data.<op>.after``)
-the local runner is woken; any node's runner may execute it, and its lease makes that once.
+the run is committed with the change or not at all. The run is written holding this node's
+lease and executed here after the commit (``data.<op>.after``); if the node dies first, the
+lease expires and any node takes the run over, once.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from nodebase.auth.policy import matches
@@ -22,6 +24,8 @@ log = logging.getLogger("nodebase.flows")
 
 #: data events started by flows' own data tasks nest at most this deep (a loop stops here)
 MAX_EVENT_DEPTH = 8
+#: runs written by the current request's transaction, executed here once it committed
+_written: ContextVar[list[str] | None] = ContextVar("nodebase_flows_written", default=None)
 _OPS = {"data.create.after": "create", "data.update.after": "update", "data.delete.after": "delete"}
 
 
@@ -75,6 +79,15 @@ class EventOutbox:
                 meta = {"event": name, "entity": event.entity}
                 run = self.runner.new_run(flow, value, "event", meta, depth=depth)
                 await self.runner.enqueue(run, ex=tx)
+                written = _written.get()
+                if written is None:
+                    written = []
+                    _written.set(written)
+                written.append(run.id)
 
     def _on_after(self, event: Event) -> None:
-        self.runner.wake()
+        written = _written.get()
+        if written:
+            ids = list(written)
+            written.clear()
+            self.runner.spawn(ids)

@@ -89,9 +89,18 @@ class Runner:
                    state=new_state(flow, meta, depth), definition=flow.doc, role=flow.role)
 
     async def enqueue(self, run: Run, *, ex: Executor | None = None, key: str | None = None) -> bool:
-        """Store a run for any node to execute (event runs: inside the data transaction)."""
-        return await self.repo.insert(ex, run, key=key, owner=None, lease_until=None,
+        """Store a run claimed by this node, to be executed after ``ex`` commits (:meth:`spawn`).
+        If this node dies first, the lease expires and any node takes the run over."""
+        return await self.repo.insert(ex, run, key=key, owner=self.owner if self.enabled else None,
+                                      lease_until=time.time() + self.lease_seconds if self.enabled else None,
                                       wake_at=run.started_at)
+
+    def spawn(self, run_ids: list[str]) -> None:
+        """Execute runs this node stored with :meth:`enqueue` (their transaction committed)."""
+        if not self.enabled:
+            return
+        for run_id in run_ids:
+            self._spawn(run_id)
 
     async def start_here(self, run: Run, *, key: str | None = None) -> bool:
         """Store a run already claimed by this node and execute it in the background."""
