@@ -98,6 +98,25 @@ def test_bknd_flows_from_the_schema_file(tmp_path: Path, backend: str, make_node
         assert not node.server_errors()
 
 
+def test_openapi_describes_flow_routes_and_http_triggers(fapi: httpx.Client) -> None:
+    from tests.flows.helpers import http_flow, name, put_flow
+    from tests.system.test_openapi import fetch_openapi
+
+    path = "/" + name("oa")
+    flow = name("oa")
+    put_flow(fapi, flow, http_flow({"r": {"type": "render", "params": {"render": "x"}}}, "r",
+                                   path=path + "/:item", method="POST", public=True))
+    doc = fetch_openapi(fapi, check_spec=True)
+    paths = doc["paths"]
+    for route in ("/api/flows", "/api/flows/flow/{name}", "/api/flows/flow/{name}/run", "/api/flows/runs",
+                  "/api/flows/runs/{id}"):
+        assert route in paths, route
+    op = paths[path + "/{item}"]["post"]
+    assert op["operationId"] == f"flows_trigger_{flow}" and "public" in op["description"]
+    assert op["parameters"][0]["name"] == "item"
+    assert "flows.manage" in paths["/api/flows/flow/{name}"]["put"]["description"]
+
+
 def test_bknd_config_through_the_config_api(fnode: NodeServer, fapi: httpx.Client) -> None:
     r = fapi.post("/api/system/config/add/flows/flows.hello_api", json={**HELLO, "trigger": {
         "type": "http", "config": {**HELLO["trigger"]["config"], "path": "/hello-api"}}})
