@@ -134,6 +134,14 @@ class DataService:
     async def _in_tx_event(self, tx: Executor, name: str, entity: Entity, payload: Any, caller: Caller) -> None:
         await self.events.emit(Event(name, entity.name, payload, caller, extra={"tx": tx}))
 
+    async def _previous(self, tx: Executor, entity: Entity, by_id: Callable[[Sql, str], str]) -> Row | None:
+        """The row before an update, read through the update's own transaction (a second pool
+        connection per transaction could exhaust the pool under load)."""
+        query = RepoQuery()
+        sql, params, names = self.repo.selects.select(entity, query, extra=by_id, single=True)
+        row = await tx.fetch_one(sql, params)
+        return None if row is None else self.repo._decoder(entity, names, query)(row)
+
     async def _in_tx(self, fn: Callable[[Executor], Awaitable[T]]) -> T:
         async with self.db.transaction() as tx:
             return await fn(tx)
@@ -278,7 +286,7 @@ class DataService:
         hook = self._tx_hook(UPDATE_TX, entity)
 
         async def run(tx: Executor) -> list[Row]:
-            previous = await self.repo.find_one(entity, pk, RepoQuery()) if hook else None
+            previous = await self._previous(tx, entity, by_id) if hook else None
             rows = await self.repo.update(tx, entity, p.values, None, scope=scope, extra=by_id)
             if rows:
                 await self._apply_links(tx, pk, p)
