@@ -17,6 +17,7 @@ from typing import Any
 from nodebase.auth.policy import matches
 from nodebase.flows.definition import Flow
 from nodebase.flows.runner import Runner
+from nodebase.flows.runs import Run
 from nodebase.flows.triggers.event import ALIASES
 from nodebase.kernel.events import Event, EventBus
 
@@ -25,7 +26,7 @@ log = logging.getLogger("nodebase.flows")
 #: data events started by flows' own data tasks nest at most this deep (a loop stops here)
 MAX_EVENT_DEPTH = 8
 #: runs written by the current request's transaction, executed here once it committed
-_written: ContextVar[list[str] | None] = ContextVar("nodebase_flows_written", default=None)
+_written: ContextVar[list[Run] | None] = ContextVar("nodebase_flows_written", default=None)
 _OPS = {"data.create.after": "create", "data.update.after": "update", "data.delete.after": "delete"}
 
 
@@ -62,6 +63,9 @@ class EventOutbox:
             log.warning("flows: not starting event flows for %s %s: flows nest %d deep (a loop?)",
                         op, event.entity, depth)
             return
+        # a fresh list per change: entries left by a change that then rolled back are dropped
+        written: list[Run] = []
+        _written.set(written)
         payload = event.payload or {}
         data = payload.get("data")
         rows = data if isinstance(data, list) else [data]
@@ -79,11 +83,7 @@ class EventOutbox:
                 meta = {"event": name, "entity": event.entity}
                 run = self.runner.new_run(flow, value, "event", meta, depth=depth)
                 await self.runner.enqueue(run, ex=tx)
-                written = _written.get()
-                if written is None:
-                    written = []
-                    _written.set(written)
-                written.append(run.id)
+                written.append(run)
 
     def _on_after(self, event: Event) -> None:
         written = _written.get()

@@ -95,12 +95,12 @@ class Runner:
                                       lease_until=time.time() + self.lease_seconds if self.enabled else None,
                                       wake_at=run.started_at)
 
-    def spawn(self, run_ids: list[str]) -> None:
+    def spawn(self, runs: list[Run]) -> None:
         """Execute runs this node stored with :meth:`enqueue` (their transaction committed)."""
         if not self.enabled:
             return
-        for run_id in run_ids:
-            self._spawn(run_id)
+        for run in runs:
+            self._spawn(run.id, run)
 
     async def start_here(self, run: Run, *, key: str | None = None) -> bool:
         """Store a run already claimed by this node and execute it in the background."""
@@ -158,9 +158,13 @@ class Runner:
             run = await self.repo.get(run_id)
             if run is None or run.status != RunStatus.RUNNING:
                 return
+        current = self.services.flows.get(run.flow)
         try:
-            flow = parse_flow(run.flow, run.definition,
-                              Lookups(set(self.services.flows) | {run.flow}, _AnyPermission()))
+            if current is not None and current.doc == run.definition:
+                flow: Flow | None = current  # the definition in force: already parsed
+            else:
+                flow = parse_flow(run.flow, run.definition,
+                                  Lookups(set(self.services.flows) | {run.flow}, _AnyPermission()))
         except FlowInvalid as exc:
             run.state["failed"] = {"type": "definition", "message": exc.message}
             flow = None
