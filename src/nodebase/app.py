@@ -21,6 +21,7 @@ from nodebase.data.module import DataModule
 from nodebase.data.openapi import data_openapi
 from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
+from nodebase.flows.module import FlowsModule
 from nodebase.kernel.asgi import FastRouter
 from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
@@ -83,6 +84,7 @@ class Nodebase:
         self.media = MediaModule(self, self.data)
         self.auth = AuthModule(self, self.data)
         self.realtime = RealtimeModule(self, self.data, self.auth)
+        self.flows = FlowsModule(self, self.data)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

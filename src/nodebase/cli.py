@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nodebase.auth.cli import add_commands as add_auth_commands
 
     add_auth_commands(sub, _common, _settings, _with_node, _print)
+    from nodebase.flows.cli import add_commands as add_flow_commands
+
+    add_flow_commands(sub, _common, _settings, _with_node, _print)
     return parser
 
 

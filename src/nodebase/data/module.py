@@ -107,7 +107,8 @@ class DataModule:
                 current = jsonutil.loads(self.schema_file.read_bytes(), what="schema file")
             except NodebaseError:
                 current = None
-        wrapped = {"data": config} if isinstance(current, dict) and "data" in current else config
+        # a module-keyed file ({"data": ..., "flows": ...}) keeps the other modules' keys
+        wrapped = {**current, "data": config} if isinstance(current, dict) and "data" in current else config
         if current == wrapped:
             return
         tmp = self.schema_file.with_name(f".{self.schema_file.name}.{os.getpid()}.tmp")

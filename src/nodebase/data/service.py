@@ -38,6 +38,9 @@ T = TypeVar("T")
 CREATE_BEFORE, CREATE_AFTER = "data.create.before", "data.create.after"
 UPDATE_BEFORE, UPDATE_AFTER = "data.update.before", "data.update.after"
 DELETE_BEFORE, DELETE_AFTER = "data.delete.before", "data.delete.after"
+#: inside the change's own transaction, after the write (``event.extra["tx"]`` is the
+#: transaction): a listener may write in it (Flows' outbox); raising rolls the change back
+CREATE_TX, UPDATE_TX, DELETE_TX = "data.create.tx", "data.update.tx", "data.delete.tx"
 
 #: rows one bulk create may hold and one bulk update/delete may change (setting ``bulk_max_rows``)
 DEFAULT_BULK_MAX_ROWS = 1000
@@ -166,6 +169,20 @@ class DataService:
         if self.events.has(name):
             await self.events.emit_after(Event(name, entity.name, payload, caller))
 
+    def _tx_hook(self, name: str, entity: Entity) -> bool:
+        return self.events.has_for(name, entity.name)
+
+    async def _in_tx_event(self, tx: Executor, name: str, entity: Entity, payload: Any, caller: Caller) -> None:
+        await self.events.emit(Event(name, entity.name, payload, caller, extra={"tx": tx}))
+
+    async def _previous(self, tx: Executor, entity: Entity, by_id: Callable[[Sql, str], str]) -> Row | None:
+        """The row before an update, read through the update's own transaction (a second pool
+        connection per transaction could exhaust the pool under load)."""
+        query = RepoQuery()
+        sql, params, names = self.repo.selects.select(entity, query, extra=by_id, single=True)
+        row = await tx.fetch_one(sql, params)
+        return None if row is None else self.repo._decoder(entity, names, query)(row)
+
     async def _in_tx(self, fn: Callable[[Executor], Awaitable[T]]) -> T:
         async with self.db.transaction() as tx:
             return await fn(tx)
@@ -271,12 +288,20 @@ class DataService:
                 if i and not i % YIELD_EVERY:
                     await asyncio.sleep(0)
                 prepared.append(prepare(self.schema, entity, item, create=True))
-        simple = len(prepared) == 1 and not prepared[0].links and not scope
+        hook = self._tx_hook(CREATE_TX, entity)
+        simple = len(prepared) == 1 and not prepared[0].links and not scope and not hook
+
+        async def insert_all(tx: Executor) -> list[Row]:
+            rows = await self._insert_all(tx, entity, prepared, scope)
+            if hook:
+                await self._in_tx_event(tx, CREATE_TX, entity, {"data": rows if many else rows[0]}, caller)
+            return rows
+
         async with self._constraints(entity):
             if simple:
                 rows = [await self.repo.insert(self.db, entity, prepared[0].values)]
             else:
-                rows = await self._in_tx(lambda tx: self._insert_all(tx, entity, prepared, scope))
+                rows = await self._in_tx(insert_all)
         result: Row | list[Row] = rows if many else rows[0]
         await self._after(CREATE_AFTER, entity, {"data": result}, caller)
         return result
@@ -310,15 +335,21 @@ class DataService:
         def by_id(sql: Sql, a: str) -> str:
             return f"{a}.{sql.q('id')} = {sql.p(pk)}"
 
+        hook = self._tx_hook(UPDATE_TX, entity)
+
         async def run(tx: Executor) -> list[Row]:
+            previous = await self._previous(tx, entity, by_id) if hook else None
             rows = await self.repo.update(tx, entity, p.values, None, scope=scope, extra=by_id)
             if rows:
                 await self._apply_links(tx, pk, p)
                 await self._check_scope(tx, entity, [pk], scope, "data.entity.update")
+                if hook:
+                    await self._in_tx_event(tx, UPDATE_TX, entity,
+                                            {"id": pk, "data": rows[0], "previous": previous}, caller)
             return rows
 
         async with self._constraints(entity):
-            if not p.links and not scope:
+            if not p.links and not scope and not hook:
                 rows = await self.repo.update(self.db, entity, p.values, None, extra=by_id)
             else:
                 rows = await self._in_tx(run)
@@ -343,6 +374,8 @@ class DataService:
             if len(rows) > self.bulk_max_rows:  # rows committed in between (PostgreSQL)
                 raise self._too_many(entity, "update", None)
             await self._check_scope(tx, entity, [r["id"] for r in rows], scope, "data.entity.update")
+            if rows and self._tx_hook(UPDATE_TX, entity):
+                await self._in_tx_event(tx, UPDATE_TX, entity, {"where": where, "data": rows}, caller)
             return rows
 
         async with self._constraints(entity):
@@ -360,8 +393,17 @@ class DataService:
         def by_id(sql: Sql, a: str) -> str:
             return f"{a}.{sql.q('id')} = {sql.p(pk)}"
 
+        async def run(tx: Executor) -> list[Row]:
+            rows = await self.repo.delete(tx, entity, None, scope=scope, extra=by_id)
+            if rows:
+                await self._in_tx_event(tx, DELETE_TX, entity, {"id": pk, "data": rows[0]}, caller)
+            return rows
+
         async with self._constraints(entity):
-            rows = await self.repo.delete(self.db, entity, None, scope=scope, extra=by_id)
+            if self._tx_hook(DELETE_TX, entity):
+                rows = await self._in_tx(run)
+            else:
+                rows = await self.repo.delete(self.db, entity, None, scope=scope, extra=by_id)
         if not rows:
             raise NotFound(f"No {name} with id {id!r}", context={"entity": name, "id": id})
         await self._after(DELETE_AFTER, entity, {"id": pk, "data": rows[0]}, caller)
@@ -376,7 +418,7 @@ class DataService:
 
         async def run(tx: Executor) -> list[Row]:
             await self._check_bulk_where(tx, entity, payload["where"], scope, "delete")
-            rows = await self.repo.delete(tx, entity, payload["where"], scope=scope)
+            rows = await self._delete_where(tx, entity, payload["where"], scope, where, caller)
             if len(rows) > self.bulk_max_rows:  # rows committed in between (PostgreSQL)
                 raise self._too_many(entity, "delete", None)
             return rows
@@ -384,6 +426,13 @@ class DataService:
         async with self._constraints(entity):
             rows = await self._in_tx(run)
         await self._after(DELETE_AFTER, entity, {"where": where, "data": rows}, caller)
+        return rows
+
+    async def _delete_where(self, tx: Executor, entity: Entity, where: dict[str, Any], scope: dict[str, Any] | None,
+                            given: dict[str, Any], caller: Caller) -> list[Row]:
+        rows = await self.repo.delete(tx, entity, where, scope=scope)
+        if rows and self._tx_hook(DELETE_TX, entity):
+            await self._in_tx_event(tx, DELETE_TX, entity, {"where": given, "data": rows}, caller)
         return rows
 
 

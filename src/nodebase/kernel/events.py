@@ -50,6 +50,11 @@ class EventBus:
     def has(self, name: str) -> bool:
         return bool(self._listeners.get(name))
 
+    def has_for(self, name: str, entity: str | None) -> bool:
+        """Is anyone listening to ``name`` for ``entity`` (or to every entity)?"""
+        listeners = self._listeners.get(name) or []
+        return any(e is None or e == entity for e, _ in listeners)
+
     async def emit(self, event: Event) -> Event:
         """Run the listeners of ``event.name``; a before-listener may replace the payload."""
         listeners = self._listeners.get(event.name)
