@@ -29,6 +29,8 @@ class Settings:
     storage_url: str = ""
     broker_url: str = ""
     vector_url: str = ""
+    #: let outbound fetches (kernel.outbound) reach loopback/private/link-local addresses
+    fetch_allow_private: bool = False
     schema_file: str = "nodebase.schema.json"
     log_level: str = "warning"
     debug: bool = False

@@ -1,0 +1,273 @@
+"""Safe outbound HTTP: what every module that fetches a user-given URL goes through.
+
+:func:`fetch` refuses, with :class:`OutboundRefused` naming why:
+
+* a scheme other than ``http``/``https``, or a URL without a host;
+* a host any of whose DNS answers is loopback, private, link-local, multicast, reserved,
+  unspecified or otherwise not globally routable (IPv4-mapped IPv6 included) — unless
+  private addresses are allowed (``allow_private=True``, or ``NODEBASE_FETCH_ALLOW_PRIVATE``);
+* the same on every redirect hop (at most ``max_redirects``);
+* a body larger than ``max_bytes`` (by ``Content-Length`` or while reading);
+* a whole exchange (DNS, connect, redirects, body) longer than ``timeout`` seconds;
+* a host that does not resolve or does not answer.
+
+The connection goes to the address that was checked: the URL is rewritten to the IP, the
+original ``Host`` header is kept, and for HTTPS the TLS server name (SNI and certificate
+check) stays the original host name. A DNS answer that changes between the check and the
+connection (DNS rebinding) cannot redirect the request. Proxies from the environment are
+ignored for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from nodebase.kernel.errors import NodebaseError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+#: headers that must not follow a redirect to another origin
+_CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
+
+
+class OutboundRefused(NodebaseError):
+    """An outbound request was not made or not completed; ``reason`` says why.
+
+    Reasons: ``scheme``, ``url``, ``address`` (loopback/private/... — the kind is in the
+    context), ``redirects``, ``too_large``, ``timeout``, ``unreachable``.
+    """
+
+    status = 400
+    type = "OutboundRefusedException"
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None,
+                 context: dict[str, Any] | None = None) -> None:
+        super().__init__(message, status=status, context={"reason": reason, **(context or {})})
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OutboundResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    #: the final URL, after redirects
+    url: str
+    #: every URL visited before the final one
+    history: tuple[str, ...] = field(default=())
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def text(self) -> str:
+        charset = "utf-8"
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            k, _, v = part.strip().partition("=")
+            if k.lower() == "charset" and v:
+                charset = v.strip('"')
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
+
+
+def address_refusal(ip: IPAddress) -> str | None:
+    """Why ``ip`` may not be fetched without ``allow_private`` (``None`` when it may)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return address_refusal(ip.ipv4_mapped)
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_private:
+        return "private"
+    if ip.is_reserved:
+        return "reserved"
+    if not ip.is_global:
+        return "not globally routable"
+    return None
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to (an IP literal resolves to itself)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    out: list[IPAddress] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if ip not in out:
+            out.append(ip)
+    return out
+
+
+def _allow_private_default() -> bool:
+    from nodebase.kernel.config import load_settings
+
+    return load_settings().fetch_allow_private
+
+
+async def _checked_target(url: str, allow_private: bool) -> tuple[str, str, str, IPAddress]:
+    """Validate ``url`` and pick the address to connect to.
+
+    Returns (url rewritten to the IP, Host header value, host name, address).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise OutboundRefused(f"only http and https URLs can be fetched, not {scheme or 'no scheme'!r}",
+                              reason="scheme", context={"url": url})
+    try:
+        host = parts.hostname
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise OutboundRefused(f"malformed URL: {exc}", reason="url", context={"url": url}) from None
+    if not host:
+        raise OutboundRefused("the URL has no host", reason="url", context={"url": url})
+    try:
+        addresses = await resolve(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise OutboundRefused(f"cannot resolve {host!r}", reason="unreachable",
+                              context={"url": url, "detail": str(exc)}) from None
+    if not addresses:
+        raise OutboundRefused(f"cannot resolve {host!r}", reason="unreachable", context={"url": url})
+    if not allow_private:
+        for ip in addresses:
+            why = address_refusal(ip)
+            if why:
+                raise OutboundRefused(
+                    f"refusing to fetch {host!r}: it resolves to a {why} address ({ip})",
+                    reason="address", status=403,
+                    context={"url": url, "address": str(ip), "kind": why},
+                )
+    ip = addresses[0]
+    ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
+    default_port = 443 if scheme == "https" else 80
+    netloc = ip_host if port == default_port else f"{ip_host}:{port}"
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    return target, host_header, host, ip
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    p = urlsplit(url)
+    return p.scheme.lower(), (p.hostname or ""), p.port
+
+
+async def _one_hop(client: httpx.AsyncClient, method: str, url: str, headers: dict[str, str],
+                   body: bytes | None, max_bytes: int, allow_private: bool,
+                   ) -> tuple[int, httpx.Headers, bytes]:
+    target, host_header, host, _ip = await _checked_target(url, allow_private)
+    hop_headers = {k: v for k, v in headers.items() if k.lower() != "host"}
+    hop_headers["Host"] = host_header
+    extensions: dict[str, Any] = {}
+    if urlsplit(url).scheme.lower() == "https":
+        extensions["sni_hostname"] = host
+    request = client.build_request(method, target, headers=hop_headers, content=body,
+                                   extensions=extensions)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.TimeoutException:
+        raise
+    except httpx.HTTPError as exc:
+        raise OutboundRefused(f"cannot reach {host!r}: {type(exc).__name__}", reason="unreachable",
+                              context={"url": url}) from None
+    try:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise OutboundRefused(f"the response is larger than {max_bytes} bytes",
+                                  reason="too_large", status=413,
+                                  context={"url": url, "max_bytes": max_bytes})
+        chunks: list[bytes] = []
+        size = 0
+        if response.status_code not in _REDIRECTS:
+            try:
+                async for chunk in response.aiter_raw():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise OutboundRefused(f"the response is larger than {max_bytes} bytes",
+                                              reason="too_large", status=413,
+                                              context={"url": url, "max_bytes": max_bytes})
+                    chunks.append(chunk)
+            except httpx.TimeoutException:
+                raise
+            except httpx.HTTPError as exc:
+                raise OutboundRefused(f"reading the response from {host!r} failed: {type(exc).__name__}",
+                                      reason="unreachable", context={"url": url}) from None
+        return response.status_code, response.headers, b"".join(chunks)
+    finally:
+        await response.aclose()
+
+
+async def fetch(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 10.0,
+    max_bytes: int = 10_000_000,
+    allow_private: bool | None = None,
+    max_redirects: int = 5,
+) -> OutboundResponse:
+    """Make one HTTP request to a URL a user gave, following redirects safely.
+
+    The body is returned as sent (no content decoding: ``Accept-Encoding: identity`` is sent
+    unless ``headers`` set it, so ``max_bytes`` bounds what is held in memory).
+    """
+    if allow_private is None:
+        allow_private = _allow_private_default()
+    method = method.upper()
+    current_headers = {"Accept-Encoding": "identity", "User-Agent": "nodebase"}
+    current_headers.update(headers or {})
+    current_body = body
+    current_url = url
+    history: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            async with httpx.AsyncClient(trust_env=False, follow_redirects=False,
+                                         timeout=httpx.Timeout(timeout)) as client:
+                while True:
+                    status, resp_headers, content = await _one_hop(
+                        client, method, current_url, current_headers, current_body, max_bytes,
+                        allow_private)
+                    location = resp_headers.get("location")
+                    if status not in _REDIRECTS or not location:
+                        return OutboundResponse(status=status, headers=dict(resp_headers),
+                                                body=content, url=current_url,
+                                                history=tuple(history))
+                    if len(history) >= max_redirects:
+                        raise OutboundRefused(f"more than {max_redirects} redirects",
+                                              reason="redirects",
+                                              context={"url": url, "max_redirects": max_redirects})
+                    next_url = urljoin(current_url, location)
+                    history.append(current_url)
+                    if status == 303 or (status in (301, 302) and method == "POST"):
+                        method = "GET" if method != "HEAD" else "HEAD"
+                        current_body = None
+                        current_headers = {k: v for k, v in current_headers.items()
+                                           if k.lower() not in ("content-type", "content-length")}
+                    if _origin(next_url) != _origin(current_url):
+                        current_headers = {k: v for k, v in current_headers.items()
+                                           if k.lower() not in _CREDENTIAL_HEADERS}
+                    current_url = next_url
+    except (TimeoutError, httpx.TimeoutException):
+        raise OutboundRefused(f"no complete answer within {timeout:g} s", reason="timeout",
+                              status=408, context={"url": url, "timeout": timeout}) from None
