@@ -30,6 +30,7 @@ from nodebase.kernel.events import EventBus
 from nodebase.kernel.http import error_response, json
 from nodebase.kernel.node import AsgiWrapper, ConfigurableModule, Lifecycle, OpenApiPaths
 from nodebase.kernel.permissions import PermissionRegistry
+from nodebase.knowledge.module import KnowledgeModule
 from nodebase.media.module import MediaModule
 from nodebase.system.config import ConfigManager
 from nodebase.system.config_store import ConfigStore
@@ -77,6 +78,7 @@ class Nodebase:
         self.add_config(self.data)
         self.media = MediaModule(self, self.data)
         self.auth = AuthModule(self, self.data)
+        self.knowledge = KnowledgeModule(self, self.media)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property
