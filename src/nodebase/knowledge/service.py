@@ -196,7 +196,7 @@ class KnowledgeService:
         key = f"{doc_id}-{_safe_name(name)}"
         await self._put_blob(key, data, content_type or "application/octet-stream")
         try:
-            return await self._add(caller, collection_id, kind=kind, title=title or name, source=name,
+            return await self._add(caller, collection_id, kind=kind, title=title, source=name,
                                    content_type=content_type, blob_key=key, doc_id=doc_id)
         except BaseException:
             await self._delete_blob(key)

@@ -44,6 +44,10 @@ def extract_pdf(data: bytes, title: str = "", *, max_pages: int = MAX_PAGES,
         starts: list[int] = []
         size = 0
         for page in reader.pages:
+            # decode the content first: extract_text() swallows pypdf's decompression limit
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()
             text = (page.extract_text() or "").replace("\x00", "").strip()
             starts.append(size)
             parts.append(text)
