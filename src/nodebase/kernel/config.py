@@ -39,6 +39,8 @@ class Settings:
     llm_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""
+    #: seconds without data from the chat model before an answer fails
+    llm_timeout: int = 60
     schema_file: str = "nodebase.schema.json"
     log_level: str = "warning"
     debug: bool = False

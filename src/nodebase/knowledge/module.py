@@ -54,7 +54,8 @@ class KnowledgeModule:
         self.embedder = make_embedder(s.embedding_url, s.embedding_model, s.embedding_api_key)
         self.vectors = make_vector_store(s.vector_url, s.resolved_data_dir)
         self.answerer: Answerer | None = (
-            LlmAnswerer(s.llm_url, s.llm_model or "default", s.llm_api_key) if s.llm_url else None)
+            LlmAnswerer(s.llm_url, s.llm_model or "default", s.llm_api_key, timeout=float(s.llm_timeout))
+            if s.llm_url else None)
         self.repo = KnowledgeRepository(nb.db)
         self.ingestor = Ingestor(self.repo, self.vectors, self.embedder, self._read_blob,
                                  allow_private=s.fetch_allow_private)

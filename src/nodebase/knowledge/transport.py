@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from nodebase.knowledge.models import AnswerEvent
 from nodebase.knowledge.service import MAX_FILE_BYTES, KnowledgeService
 
 BASE = "/api/knowledge"
+log = logging.getLogger("nodebase.knowledge")
 
 
 def _svc(request: Request) -> KnowledgeService:
@@ -42,7 +44,10 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(self, events: AsyncIterator[AnswerEvent]) -> None:
-        super().__init__(headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"),
+                            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         self.events = events
 
     @staticmethod
@@ -53,34 +58,29 @@ class EventStream(Response):
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
 
         async def pump() -> None:
-            try:
-                async for event in self.events:
-                    await send({"type": "http.response.body", "body": self.encode(event),
-                                "more_body": True})
-            finally:
-                with contextlib.suppress(Exception):
-                    await self.events.aclose()  # type: ignore[attr-defined]
+            async for event in self.events:
+                await send({"type": "http.response.body", "body": self.encode(event),
+                            "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         async def watch() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
+            # the request body has been read: the next message is the disconnect (servers
+            # also report a send that failed because the client went away this way)
+            while (await receive())["type"] != "http.disconnect":
+                pass
 
         producer = asyncio.create_task(pump())
         watcher = asyncio.create_task(watch())
         try:
-            done, _ = await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (producer, watcher):
-                if not t.done():
-                    t.cancel()
-            for t in (producer, watcher):
-                with contextlib.suppress(asyncio.CancelledError, OSError):
-                    await t
-        if producer in done and producer.exception() is None:
-            with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            for task in (producer, watcher):
+                task.cancel()
+            for task in (producer, watcher):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await self.events.aclose()  # type: ignore[attr-defined]
 
 
 def _ids(value: Any, field: str) -> list[str] | None:
