@@ -331,3 +331,22 @@ def test_summary_and_mind_map(alice: httpx.Client, llm_stub: Stub) -> None:
     llm_stub.mode("cite")  # no headings at all: the extractive outline is used instead
     md = alice.get(f"/api/knowledge/collections/{cid}/mindmap").json()["data"]["markdown"]
     assert md.splitlines()[0] == "# Study notes"
+
+
+def test_a_file_already_in_media(node: NodeServer, alice: httpx.Client) -> None:
+    with node.client(headers=admin_headers(node)) as admin:
+        r = admin.post("/api/media/upload/kites.txt", content="Kites were flown in ancient China. 风筝起源于中国。".encode(),
+                       headers={"Content-Type": "text/plain"})
+        assert r.status_code in (200, 201), r.text
+        name = r.json()["name"]
+        cid = admin.post("/api/knowledge/collections", json={"name": "from media"}).json()["data"]["id"]
+        r = admin.post(f"/api/knowledge/collections/{cid}/documents", json={"media": name})
+        assert r.status_code == 202, r.text
+        doc = wait_ready(admin, r.json()["data"]["id"])
+        assert doc["state"] == "ready" and doc["source"] == name, doc
+        hits = admin.get("/api/knowledge/search", params={"q": "风筝", "collection": cid}).json()["data"]
+        assert hits and hits[0]["document_id"] == doc["id"]
+    # a member without media.file.read cannot pull Media files into a collection
+    mine = _collection(alice, "mine")
+    body = _error(alice.post(f"/api/knowledge/collections/{mine}/documents", json={"media": name}), 403)
+    assert body["permission"] == "media.file.read"

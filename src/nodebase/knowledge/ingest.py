@@ -116,7 +116,7 @@ class Ingestor:
     async def _source(self, kind: str, content_type: str, blob_key: str | None,
                       body: str | None) -> Extracted:
         loop = asyncio.get_running_loop()
-        if kind == "text":
+        if kind == "text" and blob_key is None:
             return extract_text(body or "")
         if kind == "url":
             url = body or ""

@@ -12,6 +12,7 @@ from the settings; starts the background ingestion worker with the node.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from nodebase.kernel.node import Node
@@ -26,6 +27,9 @@ from nodebase.knowledge.transport import routes
 from nodebase.knowledge.vectors import make_vector_store
 from nodebase.media.storage import make_storage
 from nodebase.media.storage.local import LocalStorage
+
+# httpx logs every request URL at INFO: URLs users give (and model endpoints) stay out of logs
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PERMISSIONS = [
     Permission(READ, description="list, search, ask and summarise the caller's collections"),
