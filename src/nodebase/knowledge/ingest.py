@@ -149,16 +149,11 @@ class Ingestor:
         try:
             extracted = await self._source(kind, content_type, blob_key, body)
             await self.repo.heartbeat(doc_id, self.worker_id, 0.2)
-            pieces = await asyncio.get_running_loop().run_in_executor(
-                None, chunking.split, extracted.text)
-            if not pieces:
+            # CPU work (chunking, keyword terms) off the event loop
+            rows = await asyncio.get_running_loop().run_in_executor(
+                None, _chunk_rows, doc_id, doc.collection_id, extracted)
+            if not rows:
                 raise ExtractionFailed("the source has no text to index")
-            rows = [ChunkRow(id=f"{doc_id}:{c.ordinal}", document_id=doc_id,
-                             collection_id=doc.collection_id, ordinal=c.ordinal, text=c.text,
-                             start=c.start, end=c.end,
-                             page=chunking.page_at(extracted.page_starts, c.start),
-                             hash=hashlib.sha256(c.text.encode()).hexdigest()[:32],
-                             terms=document_terms(c.text)) for c in pieces]
             if self.embedder is not None:
                 for i in range(0, len(rows), EMBED_BATCH):
                     batch = rows[i:i + EMBED_BATCH]
@@ -184,3 +179,11 @@ class Ingestor:
         except EmbeddingUnavailable as exc:
             await self.vectors.delete_document(doc_id)
             await self.repo.fail(doc_id, self.worker_id, f"embedding failed: {exc.message}")
+
+
+def _chunk_rows(doc_id: str, collection_id: str, extracted: Extracted) -> list[ChunkRow]:
+    return [ChunkRow(id=f"{doc_id}:{c.ordinal}", document_id=doc_id, collection_id=collection_id,
+                     ordinal=c.ordinal, text=c.text, start=c.start, end=c.end,
+                     page=chunking.page_at(extracted.page_starts, c.start),
+                     hash=hashlib.sha256(c.text.encode()).hexdigest()[:32],
+                     terms=document_terms(c.text)) for c in chunking.split(extracted.text)]

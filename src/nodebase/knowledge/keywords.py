@@ -15,6 +15,7 @@ Measured against a jieba word index and SQLite's trigram tokenizer on the biling
 
 from __future__ import annotations
 
+import functools
 import re
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
@@ -31,6 +32,7 @@ def _is_cjk(run: str) -> bool:
     return bool(_CJK_RUN.match(run))
 
 
+@functools.lru_cache(maxsize=65536)
 def encode(term: str) -> str:
     return term if term.isascii() else "x" + term.encode().hex()
 
