@@ -163,8 +163,7 @@ PEERS: dict[str, Callable[..., tuple[float, list[float], list[set[int]]]]] = {
 
 
 # -- part 2: hybrid search through the service -----------------------------------------------
-WORDS_EN = ("river mountain bamboo panda tea garden rail station harbour ledger bread starter "
-            "colony queen window packet orbit crater compost leaf winter summer market").split()
+WORDS_EN = ["river", "mountain", "bamboo", "panda", "tea", "garden", "rail", "station", "harbour", "ledger", "bread", "starter", "colony", "queen", "window", "packet", "orbit", "crater", "compost", "leaf", "winter", "summer", "market"]
 WORDS_ZH = list("长江山竹熊猫茶园林铁路港口面包蜜蜂窗口轨道月球堆肥树叶冬夏市场")
 
 
@@ -217,10 +216,11 @@ def make_book(pages: int) -> bytes:
 
 
 def bench_pdf(pages: int, only: list[str], tmp: Path) -> list[dict[str, Any]]:
+    from tests.knowledge.inprocess import knowledge_node, user
+
     from nodebase.knowledge import chunking
     from nodebase.knowledge.embedding.local import WordLlamaEmbedder
     from nodebase.knowledge.extract.pdf import extract_pdf
-    from tests.knowledge.inprocess import knowledge_node, user
 
     pdf = make_book(pages)
     rows = []
