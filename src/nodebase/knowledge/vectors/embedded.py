@@ -138,9 +138,8 @@ class EmbeddedVectorStore:
         marks = ",".join("?" * len(collection_ids))
         gens = dict(conn.execute(f"SELECT collection_id, gen FROM generations "
                                  f"WHERE collection_id IN ({marks})", list(collection_ids)).fetchall())
-        wanted = set(document_ids) if document_ids is not None else None
-        ids: list[str] = []
-        scores: list[np.ndarray] = []
+        wanted = list(set(document_ids)) if document_ids is not None else None
+        best: list[tuple[float, str]] = []  # per collection: its own top k, then merged
         for cid in collection_ids:
             if cid not in gens:
                 continue
@@ -148,23 +147,20 @@ class EmbeddedVectorStore:
             if not m.chunk_ids or m.vectors.shape[1] != q.shape[0]:
                 continue
             if wanted is not None:
-                mask = np.isin(m.document_ids, list(wanted))
-                if not mask.any():
+                rows = np.nonzero(np.isin(m.document_ids, wanted))[0]
+                if not len(rows):
                     continue
-                rows = np.nonzero(mask)[0]
-                s = m.vectors[rows] @ q
-                ids.extend(m.chunk_ids[i] for i in rows)
+                scores = m.vectors[rows] @ q
             else:
-                s = m.vectors @ q
-                ids.extend(m.chunk_ids)
-            scores.append(s)
-        if not ids:
-            return []
-        all_scores = np.concatenate(scores)
-        top = min(k, len(ids))
-        idx = np.argpartition(-all_scores, top - 1)[:top]
-        idx = idx[np.argsort(-all_scores[idx], kind="stable")]
-        return [VectorHit(ids[i], float(all_scores[i])) for i in idx]
+                rows = None
+                scores = m.vectors @ q
+            top = min(k, len(scores))
+            idx = np.argpartition(scores, len(scores) - top)[len(scores) - top:]
+            for i in idx:
+                row = int(rows[i]) if rows is not None else int(i)
+                best.append((float(scores[i]), m.chunk_ids[row]))
+        best.sort(key=lambda t: (-t[0], t[1]))
+        return [VectorHit(chunk_id, score) for score, chunk_id in best[:k]]
 
     async def search(self, model: str, vector: Sequence[float], *, collection_ids: Sequence[str],
                      document_ids: Sequence[str] | None = None, k: int = 20) -> list[VectorHit]:
