@@ -32,6 +32,7 @@ from nodebase.kernel.events import EventBus
 from nodebase.kernel.http import error_response, json
 from nodebase.kernel.node import AsgiWrapper, ConfigurableModule, Lifecycle, OpenApiPaths
 from nodebase.kernel.permissions import PermissionRegistry
+from nodebase.knowledge.module import KnowledgeModule
 from nodebase.media.module import MediaModule
 from nodebase.realtime.module import RealtimeModule
 from nodebase.system.config import ConfigManager
@@ -85,6 +86,7 @@ class Nodebase:
         self.auth = AuthModule(self, self.data)
         self.realtime = RealtimeModule(self, self.data, self.auth)
         self.flows = FlowsModule(self, self.data)
+        self.knowledge = KnowledgeModule(self, self.media)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

@@ -52,6 +52,16 @@ class Settings:
     vector_url: str = ""
     #: let outbound fetches (kernel.outbound) reach loopback/private/link-local addresses
     fetch_allow_private: bool = False
+    #: Knowledge: an OpenAI-compatible embeddings endpoint (base URL), model and key
+    embedding_url: str = ""
+    embedding_model: str = ""
+    embedding_api_key: str = ""
+    #: Knowledge: an OpenAI-compatible chat model for answers (base URL), model and key
+    llm_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    #: seconds without data from the chat model before an answer fails
+    llm_timeout: int = 60
     schema_file: str = "nodebase.schema.json"
     log_level: str = "warning"
     debug: bool = False
@@ -108,6 +118,9 @@ class Settings:
             "storage_url": redact_url(self.storage_url),
             "broker_url": redact_url(self.broker_url),
             "vector_url": redact_url(self.vector_url),
+            "embedding_url": redact_url(self.embedding_url),
+            "llm_url": redact_url(self.llm_url),
+            "llm_model": self.llm_model,
             "schema_file": str(self.resolved_schema_file) if self.resolved_schema_file else None,
             "cors_origins": list(self.cors_origins),
             "trusted_proxies": list(self.trusted_proxies),

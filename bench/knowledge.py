@@ -1,0 +1,312 @@
+"""Knowledge benchmark: nodebase next to chromadb and LanceDB (embedded, what a Python user
+picks first) in one run, with the same vectors, the same documents and the same embedder.
+
+    pip install chromadb lancedb            # into the venv that has nodebase[knowledge]
+    python bench/knowledge.py               # 10k and 100k vectors, 300-page PDF
+    python bench/knowledge.py --sizes 10000 --queries 100 --pdf-pages 50
+
+Parts (every run is bounded; everything stays in a temporary directory):
+
+1. Vector search at each size: clustered 256-d vectors (like real embeddings, unlike uniform
+   noise), queries near stored points, scoped to one collection of the store (the way
+   nodebase always searches). p50/p99 latency, sequential queries per second, and recall@10
+   against exact numpy search.
+2. nodebase hybrid search (keyword + vector + RRF + passage fetch) through the service at
+   10k chunks of generated bilingual text.
+3. Ingesting a generated 300-page PDF (English and Chinese) with the default embedder: for
+   nodebase the whole pipeline (store the file, extract, chunk, index keywords, embed,
+   store); for the peers the same extraction, chunks and embeddings, then their ``add``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as nodebase.knowledge sets it for the server
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DIM = 256
+
+
+def clustered(n: int, dim: int, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(10, n // 100), dim)).astype(np.float32)
+    which = rng.integers(0, len(centres), size=n)
+    vecs = centres[which] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs
+
+
+def queries_for(vecs: np.ndarray, q: int, seed: int = 11) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picks = vecs[rng.integers(0, len(vecs), size=q)]
+    qs = picks + 0.3 * rng.normal(size=picks.shape).astype(np.float32)
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    return qs
+
+
+def exact_top(vecs: np.ndarray, qs: np.ndarray, k: int = 10) -> list[set[int]]:
+    out = []
+    for q in qs:
+        s = vecs @ q
+        out.append(set(np.argpartition(-s, k)[:k].tolist()))
+    return out
+
+
+def summarise(name: str, lat: list[float], found: list[set[int]], truth: list[set[int]],
+              add_s: float) -> dict[str, Any]:
+    lat_ms = sorted(x * 1000 for x in lat)
+    recall = statistics.mean(len(f & t) / len(t) for f, t in zip(found, truth, strict=True))
+    return {"system": name, "add_s": add_s, "p50_ms": lat_ms[len(lat_ms) // 2],
+            "p99_ms": lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))],
+            "qps": len(lat) / sum(lat), "recall@10": recall}
+
+
+# -- part 1: vector search ---------------------------------------------------------------------
+def bench_nodebase_vectors(vecs: np.ndarray, qs: np.ndarray, tmp: Path) -> tuple[float, list[float], list[set[int]]]:
+    from nodebase.knowledge.vectors import VectorRecord
+    from nodebase.knowledge.vectors.embedded import EmbeddedVectorStore
+
+    async def go() -> tuple[float, list[float], list[set[int]]]:
+        store = EmbeddedVectorStore(tmp / "vectors.db")
+        await store.start()
+        t = time.perf_counter()
+        for i in range(0, len(vecs), 5000):
+            await store.add("bench", [VectorRecord(str(j), f"d{j // 50}", "c", "u", vecs[j])
+                                      for j in range(i, min(i + 5000, len(vecs)))])
+        add_s = time.perf_counter() - t
+        await store.search("bench", qs[0], collection_ids=["c"], k=10)  # loads the matrix
+        lat, found = [], []
+        for q in qs:
+            t = time.perf_counter()
+            hits = await store.search("bench", q, collection_ids=["c"], k=10)
+            lat.append(time.perf_counter() - t)
+            found.append({int(h.chunk_id) for h in hits})
+        await store.close()
+        return add_s, lat, found
+
+    return asyncio.run(go())
+
+
+def bench_chroma(vecs: np.ndarray, qs: np.ndarray, tmp: Path) -> tuple[float, list[float], list[set[int]]]:
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(tmp / "chroma"))
+    col = client.create_collection("bench", metadata={"hnsw:space": "cosine"})
+    t = time.perf_counter()
+    batch = 5000
+    for i in range(0, len(vecs), batch):
+        ids = [str(j) for j in range(i, min(i + batch, len(vecs)))]
+        col.add(ids=ids, embeddings=vecs[i:i + batch],
+                metadatas=[{"collection_id": "c", "document_id": f"d{int(j) // 50}"} for j in ids])
+    add_s = time.perf_counter() - t
+    col.query(query_embeddings=[qs[0]], n_results=10, where={"collection_id": "c"})
+    lat, found = [], []
+    for q in qs:
+        t = time.perf_counter()
+        r = col.query(query_embeddings=[q], n_results=10, where={"collection_id": "c"})
+        lat.append(time.perf_counter() - t)
+        found.append({int(x) for x in r["ids"][0]})
+    return add_s, lat, found
+
+
+def bench_lance(vecs: np.ndarray, qs: np.ndarray, tmp: Path) -> tuple[float, list[float], list[set[int]]]:
+    import lancedb
+    import pyarrow as pa
+
+    db = lancedb.connect(str(tmp / "lance"))
+    t = time.perf_counter()
+    table = None
+    batch = 20000
+    for i in range(0, len(vecs), batch):
+        part = vecs[i:i + batch]
+        data = pa.table({
+            "id": pa.array(range(i, i + len(part)), pa.int64()),
+            "collection_id": pa.array(["c"] * len(part)),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(part.reshape(-1)), DIM),
+        })
+        if table is None:
+            table = db.create_table("bench", data)
+        else:
+            table.add(data)
+    assert table is not None
+    add_s = time.perf_counter() - t
+
+    def one(q: np.ndarray) -> Any:
+        return (table.search(q).metric("cosine").where("collection_id = 'c'", prefilter=True)
+                .limit(10).select(["id", "_distance"]).to_arrow())
+
+    one(qs[0])
+    lat, found = [], []
+    for q in qs:
+        t = time.perf_counter()
+        r = one(q)
+        lat.append(time.perf_counter() - t)
+        found.append(set(r.column("id").to_pylist()))
+    return add_s, lat, found
+
+
+PEERS: dict[str, Callable[..., tuple[float, list[float], list[set[int]]]]] = {
+    "nodebase": bench_nodebase_vectors, "chromadb": bench_chroma, "lancedb": bench_lance}
+
+
+# -- part 2: hybrid search through the service -----------------------------------------------
+WORDS_EN = ["river", "mountain", "bamboo", "panda", "tea", "garden", "rail", "station", "harbour", "ledger", "bread", "starter", "colony", "queen", "window", "packet", "orbit", "crater", "compost", "leaf", "winter", "summer", "market"]
+WORDS_ZH = list("长江山竹熊猫茶园林铁路港口面包蜜蜂窗口轨道月球堆肥树叶冬夏市场")
+
+
+def sentence(rnd: random.Random) -> str:
+    if rnd.random() < 0.5:
+        return " ".join(rnd.choice(WORDS_EN) for _ in range(12)).capitalize() + ". "
+    return "".join(rnd.choice(WORDS_ZH) for _ in range(20)) + "。"
+
+
+def bench_hybrid(chunks: int, queries: int, tmp: Path) -> dict[str, Any]:
+    from tests.knowledge.inprocess import knowledge_node, user
+
+    async def go() -> dict[str, Any]:
+        rnd = random.Random(3)
+        async with knowledge_node(tmp, embedding_url="") as (nb, svc, _):
+            a = user("bench")
+            c = await svc.create_collection(a, "bench")
+            per_doc = 100
+            t = time.perf_counter()
+            ids = []
+            for _ in range(chunks // per_doc):
+                # ~30 sentences ≈ one 384-token chunk
+                text = "\n".join("".join(sentence(rnd) for _ in range(30)) for _ in range(per_doc))
+                ids.append((await svc.add_text(a, c.id, text)).id)
+            for i in ids:
+                await svc.wait_for(a, i, 3600)
+            ingest_s = time.perf_counter() - t
+            n = (await svc.get_collection(a, c.id)).chunk_count
+            qs = [f"{rnd.choice(WORDS_EN)} {rnd.choice(WORDS_EN)} {''.join(rnd.choice(WORDS_ZH) for _ in range(3))}"
+                  for _ in range(queries)]
+            await svc.search(a, qs[0])
+            lat = []
+            for q in qs:
+                t = time.perf_counter()
+                await svc.search(a, q, k=10)
+                lat.append(time.perf_counter() - t)
+            lat_ms = sorted(x * 1000 for x in lat)
+            return {"chunks": n, "ingest_s": ingest_s, "p50_ms": lat_ms[len(lat_ms) // 2],
+                    "p99_ms": lat_ms[int(len(lat_ms) * 0.99) - 1], "qps": len(lat) / sum(lat)}
+
+    return asyncio.run(go())
+
+
+# -- part 3: ingest a PDF ----------------------------------------------------------------------
+def make_book(pages: int) -> bytes:
+    from tests.knowledge.pdfs import make_pdf
+
+    rnd = random.Random(5)
+    return make_pdf(["\n".join(sentence(rnd) for _ in range(25)) for _ in range(pages)])
+
+
+def bench_pdf(pages: int, only: list[str], tmp: Path) -> list[dict[str, Any]]:
+    from tests.knowledge.inprocess import knowledge_node, user
+
+    from nodebase.knowledge import chunking
+    from nodebase.knowledge.embedding.local import WordLlamaEmbedder
+    from nodebase.knowledge.extract.pdf import extract_pdf
+
+    pdf = make_book(pages)
+    rows = []
+    if "nodebase" in only:
+        async def go() -> float:
+            async with knowledge_node(tmp / "nb-pdf", embedding_url="") as (nb, svc, _):
+                a = user("bench")
+                c = await svc.create_collection(a, "pdf")
+                t = time.perf_counter()
+                d = await svc.add_file(a, c.id, pdf, filename="book.pdf", content_type="application/pdf")
+                d = await svc.wait_for(a, d.id, 3600)
+                assert d.state == "ready", d.error
+                return time.perf_counter() - t
+
+        rows.append({"system": "nodebase (whole pipeline)", "seconds": asyncio.run(go())})
+    peers = [p for p in only if p != "nodebase"]
+    if peers:
+        emb = WordLlamaEmbedder()
+        t0 = time.perf_counter()
+        ex = extract_pdf(pdf)
+        pieces = chunking.split(ex.text)
+        vecs = np.asarray(asyncio.run(emb.embed_documents([p.text for p in pieces])), dtype=np.float32)
+        prep = time.perf_counter() - t0
+        for peer in peers:
+            t = time.perf_counter()
+            if peer == "chromadb":
+                import chromadb
+
+                col = chromadb.PersistentClient(path=str(tmp / "chroma-pdf")).create_collection(
+                    "pdf", metadata={"hnsw:space": "cosine"})
+                col.add(ids=[str(p.ordinal) for p in pieces], embeddings=vecs,
+                        documents=[p.text for p in pieces])
+            elif peer == "lancedb":
+                import lancedb
+
+                db = lancedb.connect(str(tmp / "lance-pdf"))
+                db.create_table("pdf", [{"id": p.ordinal, "text": p.text, "vector": v.tolist()}
+                                        for p, v in zip(pieces, vecs, strict=True)])
+            rows.append({"system": f"{peer} (same extraction + embeddings, then add)",
+                         "seconds": prep + time.perf_counter() - t})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--only", default="nodebase,chromadb,lancedb")
+    ap.add_argument("--pdf-pages", type=int, default=300)
+    ap.add_argument("--hybrid-chunks", type=int, default=10000)
+    args = ap.parse_args()
+    only = [s for s in args.only.split(",") if s]
+    warnings.simplefilter("ignore")
+    tmp = Path(tempfile.mkdtemp(prefix="nb-kbench-"))
+    try:
+        print("## Vector search (256-d, k=10, scoped to one collection)\n")
+        print("| vectors | system | add s | p50 ms | p99 ms | queries/s | recall@10 |")
+        print("|---:|---|---:|---:|---:|---:|---:|")
+        for size in (int(s) for s in args.sizes.split(",")):
+            vecs = clustered(size, DIM)
+            qs = queries_for(vecs, args.queries)
+            truth = exact_top(vecs, qs)
+            for name in only:
+                d = tmp / f"{name}-{size}"
+                d.mkdir()
+                add_s, lat, found = PEERS[name](vecs, qs, d)
+                r = summarise(name, lat, found, truth, add_s)
+                print(f"| {size:,} | {name} | {r['add_s']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                      f"{r['qps']:.0f} | {r['recall@10']:.3f} |", flush=True)
+                shutil.rmtree(d, ignore_errors=True)
+        if args.hybrid_chunks and "nodebase" in only:
+            h = bench_hybrid(args.hybrid_chunks, args.queries, tmp / "hybrid")
+            print(f"\n## nodebase hybrid search through the service ({h['chunks']:,} chunks, WordLlama)\n")
+            print("| ingest s | p50 ms | p99 ms | queries/s |\n|---:|---:|---:|---:|")
+            print(f"| {h['ingest_s']:.1f} | {h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['qps']:.0f} |", flush=True)
+        if args.pdf_pages:
+            print(f"\n## Ingest a {args.pdf_pages}-page PDF (WordLlama embeddings)\n")
+            print("| system | seconds |\n|---|---:|")
+            for row in bench_pdf(args.pdf_pages, only, tmp):
+                print(f"| {row['system']} | {row['seconds']:.1f} |", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
