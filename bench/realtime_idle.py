@@ -66,7 +66,9 @@ def main() -> None:
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.connections + 1000), hard))
-    env = {"NODEBASE_REALTIME_RATE": "1000"}
+    # opening 10,000 sockets takes longer than the default idle timeout of 60 s
+    env = {"NODEBASE_REALTIME_RATE": "1000", "NODEBASE_REALTIME_IDLE_TIMEOUT": "900",
+           "NODEBASE_REALTIME_PING_INTERVAL": "600"}
     server = Nodebase(env) if args.server == "granian" else NodebaseUvicorn(env)
     try:
         server.start()
