@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ways to keep list totals exact and cheap on PostgreSQL, measured without HTTP.
 
-One process, asyncpg pool of 8, 32 concurrent tasks, a ``posts`` table of 10,000 rows:
+One process, nodebase's asyncpg pool (16), 32 concurrent tasks, a ``posts`` table of 10,000 rows:
 
 * ``count every list``: the page, then ``COUNT(*)`` (two statements; nodebase before).
 * ``page + count, one statement``: both as one statement (still counting every time).
@@ -87,7 +87,7 @@ async def main(pg_url: str, redis_url: str) -> None:
         if cache.get("r", (-1, 0))[0] != gen:
             cache["r"] = (gen, await pool.fetchval(COUNT))
 
-    print(f"asyncpg pool 8, {CONCURRENCY} tasks, {SECONDS:g} s each, 10,000 rows, list of 50")
+    print(f"asyncpg pool {db._max}, {CONCURRENCY} tasks, {SECONDS:g} s each, 10,000 rows, list of 50")
     await rate("count every list (2 statements)", count_every)
     await rate("page + count, one statement", one_statement)
     await rate("version in the statement, count cached", version_cached)
