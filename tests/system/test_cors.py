@@ -7,6 +7,10 @@ Both must answer the same.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -102,7 +106,15 @@ def test_star_allows_any_origin_without_credentials(make_node: Any) -> None:
 def test_a_malformed_setting_stops_serve_with_its_name(make_node: Any, name: str, value: str,
                                                        message: str) -> None:
     node = make_node(start=False, env={name: value})
-    done = node.cli("serve", "--port", str(node.port), check=False)
-    assert done.returncode == 2, done
-    assert done.stderr.startswith("error: " + message), done.stderr
-    assert "Traceback" not in done.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "nodebase", "serve", "--port", str(node.port)],
+                            env=node.env(), cwd=node.project_dir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:  # if it served after all (the bug), stop it and its workers
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 2, stderr
+    assert stderr.startswith("error: " + message), stderr
+    assert "Traceback" not in stderr
