@@ -72,7 +72,11 @@ class RedisBroker:
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
-        await self.redis.ping()
+        try:  # an unreachable Redis must not keep the node (or a CLI command) from starting
+            await self.redis.ping()
+        except Exception as exc:
+            log.warning("realtime: Redis at the broker URL is unreachable (%s); "
+                        "fan-out across processes resumes when it answers", exc)
         self._pubsub = self.redis.pubsub()
         self._reader = asyncio.create_task(self._read(), name="realtime-redis-reader")
 
