@@ -71,6 +71,8 @@ class Settings:
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     #: proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the socket peer counts
     trusted_proxies: tuple[str, ...] = ()
+    #: applications to serve (src/nodebase/apps/*), e.g. ``["studio"]``; env comma-separated
+    apps: tuple[str, ...] = ()
     # realtime (docs/realtime.md "Configuration"): history kept per channel for resume,
     # per-connection limits, and the idle / presence timers, in seconds
     realtime_history_size: int = 1000
