@@ -488,7 +488,7 @@ class StudioService:
     async def vector_check(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         count = await self.kb.vectors.count()
-        return {"vector_store": self.kb.vectors.describe(), "vectors": count,
+        return {"vector_store": str(self.kb.vectors.describe().get("type", "")), "vectors": count,
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 3)}
 
     async def db_check(self) -> float:

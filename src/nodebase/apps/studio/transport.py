@@ -186,11 +186,13 @@ def routes(svc: StudioService, nb: Any, auth_module: Any, model_name: str) -> tu
         return json(obj)
 
     async def db_test(request: Request) -> Response:
+        svc.owner(caller(request))
         latency = await svc.db_check()
         db = "postgresql" if nb.settings.resolved_database_url.startswith("postgres") else "sqlite"
         return json({"ok": True, "database": db, "latency_ms": latency})
 
     async def qdrant_test(request: Request) -> Response:
+        svc.owner(caller(request))
         return json({"ok": True, **await svc.vector_check()})
 
     first = [
