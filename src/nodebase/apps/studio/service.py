@@ -337,14 +337,12 @@ class StudioService:
         return self._source_view(d, str(row["id"]), object_key)
 
     async def _complete_upload(self, key: str) -> None:
-        """An S3 upload went straight to the bucket: record its Media row if not yet done."""
+        """Record the Media row of an upload (S3: the bytes went straight to the bucket; the
+        call is idempotent, and on local storage the signed PUT already recorded it)."""
         try:
-            await self.media.stat(None, key)
+            await self.media.complete_upload(SYSTEM, key)
         except NotFound:
-            try:
-                await self.media.complete_upload(SYSTEM, key)
-            except NotFound:
-                raise NotFound("The upload has not arrived", context={"object_key": key}) from None
+            raise NotFound("The upload has not arrived", context={"object_key": key}) from None
 
     async def presign_upload(self, caller: Caller, body: Any, base_url: str) -> dict[str, Any]:
         uid = self.owner(caller)
