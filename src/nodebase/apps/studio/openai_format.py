@@ -4,12 +4,15 @@ frames, the one frame with ``citations``, ``data: [DONE]``; or one ``chat.comple
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from nodebase.knowledge.models import AnswerEvent
+
+log = logging.getLogger("nodebase.studio")
 
 
 def citation_list(event: AnswerEvent) -> list[dict[str, Any]]:
@@ -22,6 +25,10 @@ def _frame(obj: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
+def _error(message: str) -> bytes:
+    return _frame({"error": {"message": message, "type": "AnswerFailed"}})
+
+
 async def sse(events: AsyncIterator[AnswerEvent], model: str) -> AsyncIterator[bytes]:
     cid = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
@@ -31,16 +38,20 @@ async def sse(events: AsyncIterator[AnswerEvent], model: str) -> AsyncIterator[b
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
 
     yield chunk({"role": "assistant", "content": ""})
-    async for e in events:
-        if e.type == "token" and e.text:
-            yield chunk({"content": e.text})
-        elif e.type == "citations":
-            yield chunk({}, "stop", citations=citation_list(e))
-        elif e.type == "error":
-            yield _frame({"error": {"message": e.text or "the answer failed", "type": "AnswerFailed"}})
-            break
-        elif e.type == "done":
-            break
+    try:
+        async for e in events:
+            if e.type == "token" and e.text:
+                yield chunk({"content": e.text})
+            elif e.type == "citations":
+                yield chunk({}, "stop", citations=citation_list(e))
+            elif e.type == "error":
+                yield _error(e.text or "the answer failed")
+                break
+            elif e.type == "done":
+                break
+    except Exception:  # the stream has started: it ends with an error frame, never cut
+        log.exception("the chat answer failed")
+        yield _error("the answer failed")
     yield b"data: [DONE]\n\n"
 
 

@@ -479,7 +479,7 @@ class StudioService:
         history = [{"role": m["role"], "content": m["content"]} for m in messages[:last]
                    if m["role"] in ("user", "assistant")]
         events = await self.kb.ask(self.kcaller(caller), question, collection_ids=[row["collection_id"]],
-                                   document_ids=[d.id for d in ready], history=history or None)
+                                   document_ids=[d.id for d in ready], history=history)
         return events, stream
 
     # -- health --------------------------------------------------------------------------------
