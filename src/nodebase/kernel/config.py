@@ -71,8 +71,6 @@ class Settings:
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     #: proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the socket peer counts
     trusted_proxies: tuple[str, ...] = ()
-    #: applications to serve (src/nodebase/apps/*), e.g. ``["studio"]``; env comma-separated
-    apps: tuple[str, ...] = ()
     # realtime (docs/realtime.md "Configuration"): history kept per channel for resume,
     # per-connection limits, and the idle / presence timers, in seconds
     realtime_history_size: int = 1000
@@ -84,6 +82,8 @@ class Settings:
     realtime_ping_interval: int = 25
     realtime_idle_timeout: int = 60
     realtime_presence_ttl: int = 25
+    #: applications to run on this node (``studio``; docs/studio.md)
+    apps: tuple[str, ...] = ()
 
     @property
     def resolved_data_dir(self) -> Path:
