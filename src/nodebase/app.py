@@ -87,14 +87,22 @@ class Nodebase:
         self.realtime = RealtimeModule(self, self.data, self.auth)
         self.flows = FlowsModule(self, self.data)
         self.knowledge = KnowledgeModule(self, self.media)
+        self.apps: dict[str, Any] = {}
+        if "studio" in self.settings.apps:
+            from nodebase.apps.studio.app import StudioApp
+
+            self.apps["studio"] = StudioApp(self, self.data, self.auth, self.media, self.knowledge)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property
     def guard(self) -> Guard:
         return self._guard
 
-    def add_routes(self, routes: Iterable[BaseRoute]) -> None:
-        self.routes.extend(routes)
+    def add_routes(self, routes: Iterable[BaseRoute], *, first: bool = False) -> None:
+        if first:  # an app's route that must win over a module's route on the same path
+            self.routes[:0] = list(routes)
+        else:
+            self.routes.extend(routes)
 
     def add_openapi(self, paths: OpenApiPaths) -> None:
         self.openapi_paths.append(paths)

@@ -82,6 +82,8 @@ class Settings:
     realtime_ping_interval: int = 25
     realtime_idle_timeout: int = 60
     realtime_presence_ttl: int = 25
+    #: applications to run on this node (``studio``; docs/studio.md)
+    apps: tuple[str, ...] = ()
 
     @property
     def resolved_data_dir(self) -> Path:

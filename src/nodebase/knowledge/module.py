@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from nodebase.kernel.node import Node
 from nodebase.kernel.permissions import Permission
@@ -38,6 +39,15 @@ PERMISSIONS = [
 ]
 
 
+def _with_prefix(url: str, folder: str) -> str:
+    """The S3 URL with ``folder`` appended to its ``prefix`` query parameter."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    base = query.get("prefix", "").strip("/")
+    query["prefix"] = f"{base}/{folder}" if base else folder
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 async def _read_all(chunks: Any) -> bytes:
     return b"".join([c async for c in chunks])
 
@@ -50,8 +60,9 @@ class KnowledgeModule:
         # the module's own files: <data_dir>/knowledge/files, or "knowledge/…" keys in the S3
         # bucket (a "/" key is never served by the Media routes)
         if s.storage_url.startswith("s3:"):
-            self.storage = make_storage(s.storage_url, s.resolved_data_dir)
-            self.key_prefix = "knowledge/"
+            # the S3 adapter refuses "/" in keys: the folder goes into the adapter's prefix
+            self.storage = make_storage(_with_prefix(s.storage_url, "knowledge/"), s.resolved_data_dir)
+            self.key_prefix = ""
         else:
             self.storage = LocalStorage(s.resolved_data_dir / "knowledge" / "files")
             self.key_prefix = ""

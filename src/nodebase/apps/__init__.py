@@ -1,0 +1,1 @@
+"""Applications built on nodebase's modules (enabled with the ``apps`` setting)."""
