@@ -7,6 +7,20 @@ from typing import Any
 _ERR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+#: one Server-Sent Event (OpenAPI 3.1 has no itemSchema: the schema describes each event)
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["data", "event"],
+    "properties": {
+        "event": {"type": "string", "description": "created, updated, deleted, message, join, "
+                  "leave, subscribed or error"},
+        "data": {"type": "string", "description": "JSON: the WebSocket frame without its op"},
+        "id": {"type": "string", "description": "<channel>:<seq>, for Last-Event-ID"},
+        "retry": {"type": "integer"},
+    },
+}
+
+
 def realtime_paths(nb: Any) -> dict[str, Any]:
     return {
         "/api/realtime": {"get": {
@@ -23,8 +37,8 @@ def realtime_paths(nb: Any) -> dict[str, Any]:
                  "description": "resume positions: <channel>:<seq>,..."},
                 {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
             ],
-            "responses": {"200": {"description": "text/event-stream",
-                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "responses": {"200": {"description": "text/event-stream; each event as below",
+                                  "content": {"text/event-stream": {"schema": _SSE_EVENT}}},
                           "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR, "422": _ERR},
         }},
     }
