@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nodebase.flows.cli import add_commands as add_flow_commands
 
     add_flow_commands(sub, _common, _settings, _with_node, _print)
+    from nodebase.system.cli import add_commands as add_system_commands
+
+    add_system_commands(sub, _common, _settings, _with_node, _print)
     return parser
 
 
