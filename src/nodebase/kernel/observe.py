@@ -9,7 +9,6 @@ so tokens, passwords and keys cannot end up there.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -20,9 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nodebase.kernel import metrics
 from nodebase.kernel.caller import Caller, require
+from nodebase.kernel.logs import RequestLog
 from nodebase.kernel.permissions import Permission
-
-request_log = logging.getLogger("nodebase.request")
 
 METRICS_PERMISSION = Permission("system.metrics", description="read /metrics (Prometheus)")
 #: set by the raw fast path (kernel.asgi) to the template of the route it answered
@@ -75,6 +73,7 @@ class ObserveMiddleware:
     def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
         self.app = app
         self.templates = RouteTemplates(routes)
+        self.log = RequestLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,11 +102,10 @@ class ObserveMiddleware:
             metrics.HTTP_LATENCY.labels(method, route).observe(elapsed)
             if failed or status >= 500:
                 metrics.HTTP_ERRORS.labels(route).inc()
-            if request_log.isEnabledFor(logging.INFO):
-                request_log.info("request", extra={"fields": {
-                    "method": method, "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "caller": caller_label(scope.get("nodebase.caller"))}})
+            if self.log.enabled():
+                self.log.write({"method": method, "route": route, "status": status,
+                                "duration_ms": round(elapsed * 1000, 3),
+                                "caller": caller_label(scope.get("nodebase.caller"))})
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
