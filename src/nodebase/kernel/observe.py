@@ -74,6 +74,7 @@ class ObserveMiddleware:
         self.app = app
         self.templates = RouteTemplates(routes)
         self.log = RequestLog()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,8 +99,13 @@ class ObserveMiddleware:
             elapsed = time.perf_counter() - start
             route = self.templates.of(scope)
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method, route).observe(elapsed)
+            key = (method, route, status)
+            children = self._children.get(key)
+            if children is None:  # labels() costs a lock and a lookup: once per label set
+                children = self._children[key] = (metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+                                                  metrics.HTTP_LATENCY.labels(method, route))
+            children[0].inc()
+            children[1].observe(elapsed)
             if failed or status >= 500:
                 metrics.HTTP_ERRORS.labels(route).inc()
             if self.log.enabled():
