@@ -941,6 +941,8 @@ class Nodebase(BkndLike):
             cmd += ["--workers", str(self.workers)]
         if self.database_url:
             cmd += ["--database-url", self.database_url]
+        if self.args.nodebase_log_level:
+            env["NODEBASE_LOG_LEVEL"] = self.args.nodebase_log_level
         return self.procs.start(cmd, cwd=self.run_dir, env=env, log_path=self.log_path)
 
     def requests(self) -> dict[str, Request]:
@@ -1401,6 +1403,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL server for the postgres profiles (postgresql://user:pass@host/db; a "
         "fresh database is created on it per profile and dropped after). Default: a "
         "throw-away cluster started from the Debian packages",
+    )
+    p.add_argument(
+        "--nodebase-log-level",
+        default="",
+        help="NODEBASE_LOG_LEVEL for the nodebase server (info: one JSON line per request); "
+        "default: the server's own (warning, no request log)",
     )
     p.add_argument(
         "--pb-no-logs",

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from nodebase.auth.module import AuthModule
 from nodebase.data.module import DataModule
@@ -27,10 +27,13 @@ from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
 from nodebase.kernel.cors import CorsMiddleware, CorsPolicy
 from nodebase.kernel.database import Database, open_database
+from nodebase.kernel.database.timed import TimedDatabase
 from nodebase.kernel.errors import NodebaseError
 from nodebase.kernel.events import EventBus
 from nodebase.kernel.http import error_response, json
+from nodebase.kernel.logs import configure_logging
 from nodebase.kernel.node import AsgiWrapper, ConfigurableModule, Lifecycle, OpenApiPaths
+from nodebase.kernel.observe import METRICS_PERMISSION, ObserveMiddleware, metrics_endpoint
 from nodebase.kernel.permissions import PermissionRegistry
 from nodebase.knowledge.module import KnowledgeModule
 from nodebase.media.module import MediaModule
@@ -59,14 +62,16 @@ class Nodebase:
         self.settings = settings or load_settings()
         self.instance_id = str(uuid.uuid4())
         self.started_at = time.monotonic()
-        self.db: Database = open_database(self.settings.resolved_database_url)
+        self.db: Database = TimedDatabase(open_database(self.settings.resolved_database_url))
         self.events = EventBus()
         self.cors = CorsPolicy(self.settings.cors_origins)
         self._guard = _GuardProxy()
         self.permissions = PermissionRegistry()
+        self.permissions.add(METRICS_PERMISSION)
         self.config = ConfigManager(ConfigStore(self.db))
         self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
-        self.routes: list[BaseRoute] = [*system_routes(), *data_routes()]
+        self.routes: list[BaseRoute] = [*system_routes(), *data_routes(),
+                                        Route("/metrics", metrics_endpoint, methods=["GET"])]
         #: wrap the whole ASGI app, outermost last (auth resolves the caller before any route)
         self.asgi_wrappers: list[AsgiWrapper] = []
         #: OpenAPI descriptions of module routes, in registration order: each is called with
@@ -170,7 +175,7 @@ class Nodebase:
         outer: Any = router
         for wrap in self.asgi_wrappers:
             outer = wrap(outer)
-        return outer
+        return ObserveMiddleware(outer, self.routes)
 
     def starlette(self) -> Starlette:
         @asynccontextmanager
@@ -219,4 +224,6 @@ class Nodebase:
 
 def create_app(settings: Settings | None = None) -> Any:
     """ASGI factory (used by ``nodebase serve`` and by ``granian --factory``)."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
     return Nodebase(settings).asgi()

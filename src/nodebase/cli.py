@@ -56,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port or 0))
     from nodebase.kernel.cors import CorsPolicy
     from nodebase.kernel.forwarded import ClientAddress
+    from nodebase.kernel.logs import level_of
     from nodebase.server import serve
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers,
@@ -65,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:  # settings the workers would refuse: say so once, before starting them
         CorsPolicy(settings.cors_origins)
         ClientAddress(settings.trusted_proxies)
+        level_of(settings.log_level)
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nodebase.flows.cli import add_commands as add_flow_commands
 
     add_flow_commands(sub, _common, _settings, _with_node, _print)
+    from nodebase.system.cli import add_commands as add_system_commands
+
+    add_system_commands(sub, _common, _settings, _with_node, _print)
     return parser
 
 

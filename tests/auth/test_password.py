@@ -45,7 +45,7 @@ def test_seed_route_names_answer_too(node: NodeServer) -> None:
     with node.client() as c:
         address = email("seed")
         r = c.post("/api/auth/register", json={"email": address, "password": PASSWORD})
-        assert r.status_code == 200, r.text
+        assert r.status_code == 201, r.text  # the seeds' and Studio's name answers 201
         r = c.post("/api/auth/login", json={"email": address, "password": PASSWORD})
         assert r.status_code == 200 and r.json()["token"]
         r = c.post("/api/auth/logout", headers=JSON_HEADERS)
@@ -184,7 +184,7 @@ def test_users_are_a_system_entity(node: NodeServer) -> None:
         user, _ = register(c)
         rows = c.get("/api/data/entity/users", params={"limit": 1000}).json()["data"]
         mine = next(r for r in rows if r["id"] == user["id"])
-        assert set(mine) == {"id", "email", "strategy", "role"}  # hash and token version hidden
+        assert set(mine) == {"id", "email", "strategy", "role", "username", "created_at"}  # hash and token version hidden
         r = c.post("/api/data/entity/users", json={"email": email(), "strategy": "password"})
         assert r.status_code == 400, r.text
         r = c.get("/api/data/entity/users", params={"where": '{"strategy_value":{"$like":"*"}}'})

@@ -11,6 +11,7 @@ from nodebase.auth.config import AuthConfig, default_auth_config, parse_auth_con
 from nodebase.auth.guard import RoleGuard
 from nodebase.auth.middleware import AuthMiddleware, caller_of
 from nodebase.auth.openapi import auth_openapi
+from nodebase.auth.plain import plain_routes
 from nodebase.auth.ratelimit import make_limiter
 from nodebase.auth.repository import (
     ApiKeyRepository,
@@ -39,12 +40,17 @@ USERS_ENTITY: dict[str, Any] = {
         "strategy": {"type": "text", "config": {"fillable": ["create"]}},
         "strategy_value": {"type": "text", "config": {"hidden": True}},
         "role": {"type": "text"},
+        # the seeds' plain user API (SPEC §3.3): {id, email, username, created_at}
+        "username": {"type": "text", "config": {"maxLength": 64}},
+        "created_at": {"type": "date", "config": {"type": "datetime", "fillable": ["create"]}},
         "token_version": {"type": "number",
                           "config": {"integer": True, "hidden": True, "default_value": 0}},
     },
 }
 
 APIKEY_PERMISSION = Permission("auth.apikey.manage", description="create, list and revoke API keys")
+USERS_PERMISSION = Permission("auth.user.manage",
+                              description="list, read and create users through /api/users")
 
 
 class AuthModule:
@@ -54,6 +60,7 @@ class AuthModule:
         self.nb = nb
         data.register_system_entity("users", USERS_ENTITY)
         nb.permissions.add(APIKEY_PERMISSION)
+        nb.permissions.add(USERS_PERMISSION)
         self.users = UserRepository(nb.db)
         self.service = AuthService(data.service, self.users, ApiKeyRepository(nb.db))
         self._passkeys: PasskeyService | None = None
@@ -61,6 +68,7 @@ class AuthModule:
         #: the client's address for rate limits (setting ``trusted_proxies``)
         self.client_address = ClientAddress(nb.settings.trusted_proxies)
         nb.add_routes(routes())
+        nb.add_routes(plain_routes())
         nb.add_openapi(auth_openapi)
         nb.add_asgi_wrapper(lambda app: AuthMiddleware(app, self.service))
         nb.set_authenticator(caller_of)

@@ -126,7 +126,37 @@ def auth_openapi(nb: Any) -> dict[str, Any]:
     passkey_id = [path_param("id", {"type": "string"}, "The passkey's id")]
     one_passkey = ok({"type": "object", "properties": {"data": ref("AuthPasskey")},
                       "required": ["data"]})
+    plain_user = {"type": "object", "properties": {
+        "id": {"type": ["integer", "string"]}, "email": {"type": "string"},
+        "username": {"type": ["string", "null"]},
+        "created_at": {"type": ["string", "null"], "format": "date-time"}},
+        "required": ["id", "email", "username", "created_at"]}
+    plain_create = {"type": "object", "properties": {
+        **_CREDENTIALS, "username": {"type": "string", "maxLength": 64}, "role": {"type": "string"}},
+        "required": ["email", "password"]}
     paths: dict[str, Any] = {
+        "/api/health": {"get": _op(
+            "plain_health", "Health check (seed 001)",
+            {"200": ok({"type": "object", "properties": {
+                "status": {"const": "ok"}, "version": {"type": "string"},
+                "database": {"enum": ["sqlite", "postgresql"]}},
+                "required": ["status", "version", "database"]}),
+             "503": {"description": "The database does not answer"}}, security=[])},
+        "/api/users": {
+            "get": _op("plain_users_list", "List users (seed 002)",
+                       {"200": ok({"type": "array", "items": plain_user}), **errors(400, 403)},
+                       permission="auth.user.manage",
+                       parameters=[query_param("limit", {"type": "integer", "minimum": 0, "maximum": 1000},
+                                               "At most this many (default 100)"),
+                                   query_param("offset", {"type": "integer", "minimum": 0}, "Skip this many")]),
+            "post": _op("plain_users_create", "Create a user (seed 002)",
+                        {"201": ok(plain_user, "The created user"), **errors(400, 403, 409, 415, 422)},
+                        permission="auth.user.manage", requestBody=_body(plain_create, forms=False)),
+        },
+        "/api/users/{id}": {"get": _op(
+            "plain_users_read", "One user: auth.user.manage, or the user themself",
+            {"200": ok(plain_user), **errors(401, 404)},
+            parameters=[path_param("id", {"type": "string"}, "The user's id")])},
         f"{b}/strategies": {"get": _op(
             "auth_strategies", "The enabled sign-in strategies",
             {"200": ok({"type": "object", "properties": {
@@ -141,7 +171,10 @@ def auth_openapi(nb: Any) -> dict[str, Any]:
                                 "summary": "Sign in with e-mail and password (short path)"}},
         f"{b}/password/register": {"post": register},
         f"{b}/register": {"post": {**register, "operationId": "auth_register_short",
-                                   "summary": "Create an account (short path)"}},
+                                   "summary": "Create an account (the seeds' and Studio's path: 201)",
+                                   "responses": {"201": signed_in["200"],
+                                                 **{k: v for k, v in register["responses"].items()
+                                                    if k != "200"}}}},
         f"{b}/logout": {
             "get": _op("auth_logout", "Sign out: clear the auth cookie", logout_ok),
             "post": _op("auth_logout_post", "Sign out: clear the auth cookie", logout_ok,

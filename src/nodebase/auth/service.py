@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from nodebase.auth.apikeys import ApiKeyService, hash_key, looks_like_key
@@ -37,7 +38,7 @@ from nodebase.kernel.errors import (
 log = logging.getLogger("nodebase.auth")
 
 #: user columns a client never sets itself (registration, admin create)
-PROTECTED_FIELDS = frozenset({"id", "role", "strategy", "strategy_value", "token_version"})
+PROTECTED_FIELDS = frozenset({"id", "role", "strategy", "strategy_value", "token_version", "created_at"})
 INVALID_CREDENTIALS = "Invalid credentials"
 
 
@@ -209,7 +210,8 @@ class AuthService:
     async def _create(self, email: str, password: str, role: str | None,
                       extra: dict[str, Any]) -> dict[str, Any]:
         values = {**extra, "email": email, "strategy": "password",
-                  "strategy_value": await hash_password(password), "role": role, "token_version": 0}
+                  "strategy_value": await hash_password(password), "role": role, "token_version": 0,
+                  "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
         try:
             row = await self.data.create("users", values, SYSTEM)
         except Conflict as exc:

@@ -21,6 +21,7 @@ from nodebase.flows.definition import Flow, FlowInvalid, Lookups, parse_flow
 from nodebase.flows.execution import DONE, Execution, LeaseLost, new_state
 from nodebase.flows.repository import RunRepository
 from nodebase.flows.runs import Run, RunStatus
+from nodebase.kernel import metrics
 from nodebase.kernel.caller import Caller
 from nodebase.kernel.database import Executor
 
@@ -196,6 +197,7 @@ class Runner:
         if not await self.repo.checkpoint(run, self.owner, lease_until=None, wake_at=run.finished_at,
                                           release=True):
             raise LeaseLost(run.id)
+        metrics.FLOW_RUNS.labels("failed" if failed is not None else "success").inc()
         if failed is not None:
             log.info("flow %s run %s failed: %s", run.flow, run.id, failed.get("message"))
         for fut in self._waiters.get(run.id, []):

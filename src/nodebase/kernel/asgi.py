@@ -118,6 +118,7 @@ class FastRouter:
         path: str = scope["path"]
         static = self.exact.get((method, path))
         if static is not None:
+            scope["nodebase.route"] = path
             await self._send(scope, send, 200, static)
             return
         for parts, table, names in self.prefixes:
@@ -140,6 +141,7 @@ class FastRouter:
                      "context": {"path": path, "method": method}}))
                 return
             params = {names[i]: rest[i] for i in range(len(rest)) if i < len(names)}
+            scope["nodebase.route"] = "/".join(("", *parts, *(f"{{{nm}}}" for nm in names[:len(rest)])))
             if len(rest) > len(names):
                 params["_extra"] = "/".join(rest[len(names):])
             call = Call(scope, receive, params, self.nb)

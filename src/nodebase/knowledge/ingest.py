@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from nodebase.kernel import metrics
 from nodebase.kernel.outbound import OutboundRefused, fetch
 from nodebase.knowledge import chunking
 from nodebase.knowledge.embedding import Embedder, EmbeddingUnavailable
@@ -174,9 +175,13 @@ class Ingestor:
                 metadata=meta)
             if not ok:
                 await self.vectors.delete_document(doc_id)
+            else:
+                metrics.INGESTION_JOBS.labels("ready").inc()
         except ExtractionFailed as exc:
+            metrics.INGESTION_JOBS.labels("failed").inc()
             await self.repo.fail(doc_id, self.worker_id, exc.reason)
         except EmbeddingUnavailable as exc:
+            metrics.INGESTION_JOBS.labels("failed").inc()
             await self.vectors.delete_document(doc_id)
             await self.repo.fail(doc_id, self.worker_id, f"embedding failed: {exc.message}")
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nodebase.kernel import metrics
 from nodebase.kernel.caller import Caller
 from nodebase.kernel.errors import BadRequest, Forbidden, InvalidQuery, NodebaseError, NotFound
 from nodebase.realtime import frames as f
@@ -98,10 +99,13 @@ class Connection:
         #: the WebSocket close code once the server decided to close (idle, shutdown)
         self.close_code: int | None = None
         self.pinged = False
+        self._counted = True
+        metrics.REALTIME_CONNECTIONS.inc()
 
     # -- Sink ----------------------------------------------------------------------------
     def push(self, sub: HubSubscription, pub: Publication) -> None:
         self.outbox.put(self.encode(pub), pub.ephemeral)
+        metrics.REALTIME_DELIVERIES.inc()
 
     def send(self, frame: Any) -> None:
         """An answer to this client (never dropped for an ephemeral one)."""
@@ -144,6 +148,9 @@ class Connection:
 
     async def close(self) -> None:
         self.outbox.close()
+        if self._counted:
+            self._counted = False
+            metrics.REALTIME_CONNECTIONS.dec()
         for channel in list(self.subs):
             try:
                 await self.unsubscribe(channel)
