@@ -87,6 +87,11 @@ class Nodebase:
         self.realtime = RealtimeModule(self, self.data, self.auth)
         self.flows = FlowsModule(self, self.data)
         self.knowledge = KnowledgeModule(self, self.media)
+        self.chat: Any = None
+        if "chat" in self.settings.apps:
+            from nodebase.apps.chat.app import ChatApp
+
+            self.chat = ChatApp(self, self.data, self.auth, self.realtime)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

@@ -82,6 +82,12 @@ class Settings:
     realtime_ping_interval: int = 25
     realtime_idle_timeout: int = 60
     realtime_presence_ttl: int = 25
+    #: applications to run on this node (``chat``; docs/chat.md)
+    apps: tuple[str, ...] = ()
+    #: chat: create a public room on its first join or send
+    chat_auto_create_rooms: bool = True
+    #: chat: messages one user may send per second (0: no limit)
+    chat_send_rate: int = 10
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -1,0 +1,1 @@
+"""Applications built on nodebase modules (only their public Python interfaces)."""

@@ -1,0 +1,35 @@
+"""ChatApp: registers the chat's entities and routes on a node (enabled by ``apps = ["chat"]``
+/ ``NODEBASE_APPS=chat``)."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from nodebase.apps.chat.entities import ENTITIES
+from nodebase.apps.chat.http import routes
+from nodebase.apps.chat.service import ChatService, ChatSettings
+from nodebase.apps.chat.ws import ChatEndpoint
+from nodebase.kernel.node import Node
+
+if TYPE_CHECKING:
+    from nodebase.auth.module import AuthModule
+    from nodebase.data.module import DataModule
+    from nodebase.realtime.module import RealtimeModule
+
+
+class ChatApp:
+    name = "chat"
+
+    def __init__(self, nb: Node, data: DataModule, auth: AuthModule, realtime: RealtimeModule) -> None:
+        for name, spec in ENTITIES.items():
+            data.register_system_entity(name, copy.deepcopy(spec))
+        s = nb.settings
+        self.service = ChatService(data.service, auth.service, realtime.service,
+                                   ChatSettings(auto_create_rooms=s.chat_auto_create_rooms,
+                                                send_rate=s.chat_send_rate))
+        self.endpoint = ChatEndpoint(self.service, nb)
+        nb.add_routes(routes(self.service, self.endpoint, nb))
+
+    def describe(self) -> dict[str, Any]:
+        return {"connections": len(self.endpoint.sockets)}
