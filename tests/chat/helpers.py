@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -89,3 +90,13 @@ async def ws(node: NodeServer, token: str | None = None, **kw: Any) -> AsyncIter
     url = node.url.replace("http://", "ws://") + "/ws" + (f"?token={token}" if token else "")
     async with connect(url, compression=None, open_timeout=TIMEOUT, max_size=2**22, **kw) as conn:
         yield Ws(conn)
+
+
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on its own event loop (the suite has no asyncio plugin)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return run

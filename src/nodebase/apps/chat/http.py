@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from nodebase.apps.chat.service import ChatService
 from nodebase.apps.chat.ws import ChatEndpoint
@@ -62,6 +63,9 @@ def routes(service: ChatService, endpoint: ChatEndpoint, nb: Any) -> list[BaseRo
         await service.add_member(request.path_params["room_id"], await read_json(request), c)
         return json({"ok": True})
 
+    async def socket(websocket: WebSocket) -> None:
+        await endpoint(websocket)
+
     async def health(request: Request) -> Response:
         return json({"status": "ok"})
 
@@ -74,5 +78,5 @@ def routes(service: ChatService, endpoint: ChatEndpoint, nb: Any) -> list[BaseRo
         Route("/chat/rooms/{room_id}/members", members, methods=["POST"]),
         Route("/chat/rooms", rooms, methods=["GET", "POST"]),
         Route("/health", health, methods=["GET"]),
-        WebSocketRoute("/ws", endpoint),
+        WebSocketRoute("/ws", socket),
     ]

@@ -236,7 +236,7 @@ class ChatSocket:
             joined = self._joined_room(doc)
             message, _ = await s.send(self.caller, joined.key, doc.get("content"), doc.get("message_type"),
                                       doc.get("client_id"), origin=self.id)
-            frame: dict[str, Any] = {"type": "message_ack", "client_id": message["client_id"] or doc.get("client_id"),
+            frame: dict[str, Any] = {"type": "message_ack", "client_id": message["client_id"],
                                      "message": message}
             if req_id is not None:
                 frame["req_id"] = req_id
