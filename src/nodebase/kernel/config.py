@@ -88,6 +88,9 @@ class Settings:
     chat_auto_create_rooms: bool = True
     #: chat: messages one user may send per second (0: no limit)
     chat_send_rate: int = 10
+    #: chat: the gRPC listener's port (0: off) and bind address (empty: the HTTP host)
+    grpc_port: int = 50051
+    grpc_host: str = ""
 
     @property
     def resolved_data_dir(self) -> Path:

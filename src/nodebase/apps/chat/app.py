@@ -30,6 +30,13 @@ class ChatApp:
                                                 send_rate=s.chat_send_rate))
         self.endpoint = ChatEndpoint(self.service, nb)
         nb.add_routes(routes(self.service, self.endpoint, nb))
+        self.grpc = None
+        if s.grpc_port:
+            from nodebase.apps.chat.rpc.server import ChatGrpcServer
+
+            self.grpc = ChatGrpcServer(self.service, s.grpc_host or s.host, s.grpc_port)
+            nb.on_start(self.grpc.start)
+            nb.on_stop(self.grpc.stop)
 
     def describe(self) -> dict[str, Any]:
         return {"connections": len(self.endpoint.sockets)}

@@ -150,6 +150,58 @@ class ChatService:
         assert view is not None
         return view, session.token
 
+    async def get_user(self, caller: Caller, user_id: Any) -> dict[str, Any]:
+        self.user_id(caller)
+        view = await self.user(user_id) if isinstance(user_id, str) and user_id else None
+        if view is None:
+            raise NotFound("No such user", context={"id": user_id})
+        return view
+
+    async def update_user(self, caller: Caller, user_id: Any, changes: dict[str, Any]) -> dict[str, Any]:
+        """``username``, ``email``, ``avatar`` of a user: the user themself or an admin."""
+        me = self.user_id(caller)
+        target = await self.get_user(caller, user_id)
+        if target["id"] != me and caller.role != "admin":
+            raise Forbidden("Only the user themself or an admin may change a user", context={"id": user_id})
+        uid = target["id"]
+        if "email" in changes:
+            email = changes["email"]
+            if not isinstance(email, str) or "@" not in email:
+                raise BadRequest('"email" must be an e-mail address', context={"field": "email"})
+            try:
+                await self.data.update_one("users", self.auth.users_pk(uid), {"email": email.strip().lower()},
+                                           SYSTEM)
+            except Conflict:
+                raise Conflict("An account with this e-mail already exists", context={"field": "email"}) from None
+            self.auth.forget_credentials()
+        profile: dict[str, Any] = {}
+        if "username" in changes:
+            username = changes["username"]
+            if not isinstance(username, str) or not ROOM_ID.match(username):
+                raise BadRequest('"username" must be 1-64 characters of A-Z a-z 0-9 _ . -',
+                                 context={"field": "username"})
+            profile["username"] = username
+        if "avatar" in changes:
+            if not isinstance(changes["avatar"], str) or len(changes["avatar"]) > 2000:
+                raise BadRequest('"avatar" must be a URL of at most 2000 characters', context={"field": "avatar"})
+            profile["avatar"] = changes["avatar"]
+        if profile:
+            t = now_ms()
+            rows, _ = await self.data.read_many(PROFILES, {"where": {"user_id": uid}, "limit": 1}, SYSTEM)
+            try:
+                if rows:
+                    await self.data.update_one(PROFILES, rows[0]["id"], {**profile, "updated_at": t}, SYSTEM)
+                else:
+                    await self.data.create(PROFILES, {"user_id": uid, "username": profile.get(
+                        "username", target["username"]), "avatar": profile.get("avatar", ""),
+                        "created_at": t, "updated_at": t}, SYSTEM)
+            except Conflict:
+                raise Conflict("This username is taken", context={"field": "username"}) from None
+            self._profiles.pop(uid, None)
+        view = await self.user(uid)
+        assert view is not None
+        return view
+
     # -- rooms -----------------------------------------------------------------------------
     def _room_key(self, room_id: Any) -> str:
         if not isinstance(room_id, str) or not ROOM_ID.match(room_id):
