@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import _database_url
 from tests.nodeserver import NodeServer
-from tests.support.services import free_port
+from tests.support.services import RedisServer, free_port, start_redis
 
 #: low enough for the rate-limit test to reach quickly, high enough for the other tests
 SEND_RATE = 20
@@ -27,3 +27,9 @@ def chat(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.
     server.stop()
     errors = server.server_errors()
     assert not errors, f"the server logged unhandled errors:\n{errors}"
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with start_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
