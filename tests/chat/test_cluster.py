@@ -85,7 +85,7 @@ async def _sender(node: NodeServer, token: str, room: str, prefix: str, acked: l
             for i in range(limit):
                 ack = await w.send_message(room, f"{prefix}{i}", client_id=f"{prefix}-{i}")
                 acked.append(ack["message"])
-    except (ConnectionClosed, OSError, asyncio.TimeoutError):
+    except (TimeoutError, ConnectionClosed, OSError):
         pass  # its node was killed
 
 
@@ -95,7 +95,7 @@ async def _listen(w: Ws, seqs: list[int]) -> None:
             f = await w.recv(timeout=60)
             if f["type"] == "new_message":
                 seqs.append(f["message"]["seq"])
-    except (ConnectionClosed, asyncio.TimeoutError):
+    except (TimeoutError, ConnectionClosed):
         pass
 
 
