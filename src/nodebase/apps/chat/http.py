@@ -63,6 +63,19 @@ def routes(service: ChatService, endpoint: ChatEndpoint, nb: Any) -> list[BaseRo
         await service.add_member(request.path_params["room_id"], await read_json(request), c)
         return json({"ok": True})
 
+    async def delete_room(request: Request) -> Response:
+        await service.delete_room(caller(request), request.path_params["room_id"])
+        return json({"ok": True})
+
+    async def delete_message(request: Request) -> Response:
+        await service.delete_message(caller(request), request.path_params["room_id"],
+                                     request.path_params["message_id"])
+        return json({"ok": True})
+
+    async def stats(request: Request) -> Response:
+        service.require_admin(caller(request))
+        return json({**await service.stats(), "connections": len(endpoint.sockets)})
+
     async def socket(websocket: WebSocket) -> None:
         await endpoint(websocket)
 
@@ -76,7 +89,10 @@ def routes(service: ChatService, endpoint: ChatEndpoint, nb: Any) -> list[BaseRo
         Route("/chat/rooms/{room_id}/messages", messages, methods=["GET"]),
         Route("/chat/rooms/{room_id}/users", users, methods=["GET"]),
         Route("/chat/rooms/{room_id}/members", members, methods=["POST"]),
+        Route("/chat/rooms/{room_id}/messages/{message_id}", delete_message, methods=["DELETE"]),
+        Route("/chat/rooms/{room_id}", delete_room, methods=["DELETE"]),
         Route("/chat/rooms", rooms, methods=["GET", "POST"]),
+        Route("/chat/stats", stats, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         WebSocketRoute("/ws", socket),
     ]

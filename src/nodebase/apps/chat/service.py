@@ -78,7 +78,8 @@ class ChatService:
         self.rt = realtime
         self.settings = settings or ChatSettings()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._next: dict[str, int] = {}  # the next seq this process expects to use, per room
+        #: the next seq this process expects to use, per room row (a recreated room is a new row)
+        self._next: dict[tuple[str, Any], int] = {}
         self._profiles: dict[str, dict[str, Any] | None] = {}
         self.sent = 0  # messages stored by this process (stats)
 
@@ -356,7 +357,7 @@ class ChatService:
         await self._check_rate(uid)
         me = await self.me(caller)
         async with self._lock(key):
-            seq = self._next.get(key) or int(row.get("last_seq") or 0) + 1
+            seq = max(self._next.get((key, row.get("id")), 0), int(row.get("last_seq") or 0) + 1)
             for _ in range(SEND_RETRIES):
                 values = {"msg_id": "m_" + secrets.token_urlsafe(12), "room_key": key, "seq": seq,
                           "seq_key": f"{key}:{seq}", "user_id": uid, "username": me["username"],
@@ -375,7 +376,9 @@ class ChatService:
             else:
                 raise TooManyRequests("The room is too busy; retry", context={"room_id": key})
             assert isinstance(stored, dict)
-            self._next[key] = seq + 1
+            if len(self._next) > 10_000:
+                self._next.clear()
+            self._next[(key, row.get("id"))] = seq + 1
             self.sent += 1
             message = message_view(stored)
             try:
@@ -433,7 +436,42 @@ class ChatService:
         row = await self.room(room_id, caller)
         return await self.online(row["room_key"])
 
-    async def stats(self) -> dict[str, Any]:
+    # -- operations (admin) ---------------------------------------------------------------
+    @staticmethod
+    def require_admin(caller: Caller) -> None:
+        if caller.is_system or caller.role == "admin":
+            return
+        if caller.user is None and caller.role is None:
+            raise Unauthorized("A valid admin token is required")
+        raise Forbidden("Only the admin role may do this", context={"role": caller.role})
+
+    async def stats(self, window_s: int = 60) -> dict[str, Any]:
+        """Rooms, messages, and messages a second over the last ``window_s`` (every node)."""
         rooms = await self.data.count(ROOMS, None, SYSTEM)
         messages = await self.data.count(MESSAGES, None, SYSTEM)
-        return {"rooms": rooms, "messages": messages, "sent_by_this_process": self.sent}
+        recent = await self.data.count(MESSAGES, {"created_at": {"$gte": now_ms() - window_s * 1000}}, SYSTEM)
+        return {"rooms": rooms, "messages": messages, "messages_per_second": round(recent / window_s, 3),
+                "window_s": window_s, "sent_by_this_process": self.sent}
+
+    async def all_rooms(self) -> list[dict[str, Any]]:
+        rows, _ = await self.data.read_many(ROOMS, {"limit": 10_000, "sort": "room_key"}, SYSTEM)
+        return [room_view(dict(r)) for r in rows]
+
+    async def delete_message(self, caller: Caller, room_id: Any, message_id: Any) -> None:
+        """Admin: remove one message (its seq stays used: history shows a hole there)."""
+        self.require_admin(caller)
+        key = self._room_key(room_id)
+        rows = await self.data.delete_many(MESSAGES, {"room_key": key, "msg_id": str(message_id)}, SYSTEM)
+        if not rows:
+            raise NotFound("No such message", context={"room_id": key, "id": message_id})
+
+    async def delete_room(self, caller: Caller, room_id: Any) -> None:
+        """Admin: remove a room with its messages and members."""
+        self.require_admin(caller)
+        key = self._room_key(room_id)
+        if await self._room_row(key) is None:
+            raise NotFound(f'No room "{key}"', context={"room_id": key})
+        for entity in (MESSAGES, MEMBERS):
+            while await self.data.delete_many(entity, {"room_key": key}, SYSTEM):
+                pass
+        await self.data.delete_many(ROOMS, {"room_key": key}, SYSTEM)
