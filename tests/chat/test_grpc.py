@@ -3,6 +3,9 @@ the node's own gRPC listener; status codes as the proto lists them."""
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import grpc
 import httpx
 import pytest
@@ -111,3 +114,14 @@ async def test_grpc_users_messages_and_status_codes(chat: NodeServer) -> None:
                 seen.add(exc.code())
                 break
         assert seen == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+
+def test_a_taken_grpc_port_stops_serve(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        node = NodeServer(tmp_path, env={"NODEBASE_APPS": "chat", "NODEBASE_GRPC_PORT": str(port)})
+        with pytest.raises(RuntimeError, match="exited early"):
+            node.start()
+    assert f"the chat's gRPC port 127.0.0.1:{port}" in node.log.read_text()
