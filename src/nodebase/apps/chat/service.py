@@ -9,6 +9,8 @@ unique key), seq being one more than the room's last; when another node took tha
 insert conflicts and is retried with the room's real last seq. Inside one process the
 sends to a room are serialised by a lock, so publications leave in seq order; receivers
 (ws.py) put publications from several nodes back in order and fill gaps from the database.
+Messages travel as ephemeral Realtime publications: the database, not Realtime's history, is
+the chat's history.
 """
 
 from __future__ import annotations
@@ -382,7 +384,9 @@ class ChatService:
             self.sent += 1
             message = message_view(stored)
             try:
-                await self.rt.publish(channel(key), message, event="message", origin=origin)
+                # ephemeral: the chat's order and history are its own (seq in the database);
+                # Realtime's channel seq would restart with a restarted Redis and drop events
+                await self.rt.publish(channel(key), message, event="message", origin=origin, ephemeral=True)
             except Exception as exc:  # stored: receivers fill the gap, resumes read the database
                 log.warning("chat: broadcasting %s:%s failed (%s)", key, seq, exc)
         try:

@@ -211,8 +211,8 @@ class ChatSocket:
             await self.dispatch(doc.get("type"), doc, req_id)
         except NodebaseError as exc:
             self.error(exc, req_id, client_id if doc.get("type") == "send_message" else None)
-        except Exception:
-            log.exception("chat: handling a %r frame failed", doc.get("type"))
+        except Exception as exc:  # e.g. the broker is down: the client may retry
+            log.warning("chat: handling a %r frame failed: %r", doc.get("type"), exc)
             self.put({"type": "error", "code": "unavailable", "message": "The server could not handle the frame; retry",
                       **({"req_id": req_id} if req_id is not None else {})})
 
