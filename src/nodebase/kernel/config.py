@@ -88,6 +88,8 @@ class Settings:
     chat_auto_create_rooms: bool = True
     #: chat: messages one user may send per second (0: no limit)
     chat_send_rate: int = 10
+    #: chat: WebSocket frames a connection may send per second (bursts of 2x)
+    chat_frame_rate: int = 50
     #: chat: the gRPC listener's port (0: off) and bind address (empty: the HTTP host)
     grpc_port: int = 50051
     grpc_host: str = ""

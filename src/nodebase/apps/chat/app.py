@@ -28,7 +28,7 @@ class ChatApp:
         self.service = ChatService(data.service, auth.service, realtime.service,
                                    ChatSettings(auto_create_rooms=s.chat_auto_create_rooms,
                                                 send_rate=s.chat_send_rate))
-        self.endpoint = ChatEndpoint(self.service, nb)
+        self.endpoint = ChatEndpoint(self.service, nb, s.chat_frame_rate)
         nb.add_routes(routes(self.service, self.endpoint, nb))
         self.grpc = None
         if s.grpc_port:

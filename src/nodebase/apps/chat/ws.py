@@ -56,15 +56,17 @@ class Joined:
 
 
 class ChatSocket:
-    def __init__(self, ws: WebSocket, service: ChatService, caller: Caller, user: dict[str, Any]) -> None:
+    def __init__(self, ws: WebSocket, service: ChatService, caller: Caller, user: dict[str, Any],
+                 frame_rate: int = FRAME_RATE) -> None:
         self.ws = ws
+        self.frame_rate = frame_rate
         self.service = service
         self.caller = caller
         self.user = user
         self.id = "ws_" + uuid.uuid4().hex
         self.rooms: dict[str, Joined] = {}
         self.queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
-        self._tokens = float(FRAME_RATE * 2)
+        self._tokens = float(frame_rate * 2)
         self._stamp = time.monotonic()
         self._noticed = 0.0
 
@@ -181,7 +183,8 @@ class ChatSocket:
     # -- input ---------------------------------------------------------------------------
     def _flooding(self) -> bool:
         now = time.monotonic()
-        self._tokens = min(FRAME_RATE * 2.0, self._tokens + (now - self._stamp) * FRAME_RATE)
+        rate = self.frame_rate
+        self._tokens = min(rate * 2.0, self._tokens + (now - self._stamp) * rate)
         self._stamp = now
         if self._tokens >= 1:
             self._tokens -= 1
@@ -193,7 +196,7 @@ class ChatSocket:
             now = time.monotonic()
             if now - self._noticed >= 1.0:
                 self._noticed = now
-                self.error(TooManyRequests(f"At most {FRAME_RATE} frames a second; frames dropped"))
+                self.error(TooManyRequests(f"At most {self.frame_rate} frames a second; frames dropped"))
             return
         if len(text) > MAX_FRAME or len(text.encode()) > MAX_FRAME:
             self.error(PayloadTooLarge(f"Frames are at most {MAX_FRAME} bytes"))
@@ -301,9 +304,10 @@ class ChatSocket:
 class ChatEndpoint:
     """The ``/ws`` route: authenticate, then read frames until the client goes away."""
 
-    def __init__(self, service: ChatService, nb: Any) -> None:
+    def __init__(self, service: ChatService, nb: Any, frame_rate: int = FRAME_RATE) -> None:
         self.service = service
         self.nb = nb
+        self.frame_rate = frame_rate
         self.sockets: set[ChatSocket] = set()
 
     async def caller(self, ws: WebSocket) -> Caller:
@@ -323,7 +327,7 @@ class ChatEndpoint:
         if user is None:
             await ws.close(4401, "unauthorized: a valid token is required")
             return
-        sock = ChatSocket(ws, self.service, caller, user)
+        sock = ChatSocket(ws, self.service, caller, user, self.frame_rate)
         self.sockets.add(sock)
         writer = asyncio.create_task(sock.writer())
         try:
