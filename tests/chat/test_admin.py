@@ -55,3 +55,13 @@ async def test_admin_deletes_and_stats(chat: NodeServer) -> None:
     async with httpx.AsyncClient(base_url=chat.url, headers=auth(token)) as c:
         again = await c.post("/chat/messages", json={"room_id": room, "content": "new life"})
         assert again.status_code == 201 and again.json()["message"]["seq"] == 1
+
+
+def test_openapi_describes_the_chat_routes(chat: NodeServer) -> None:
+    from openapi_spec_validator import validate
+
+    doc = httpx.get(chat.url + "/api/system/openapi.json", timeout=30).json()
+    validate(doc)
+    for path in ("/users/register", "/users/login", "/chat/messages", "/chat/rooms", "/chat/rooms/{room_id}/messages",
+                 "/chat/rooms/{room_id}/users", "/chat/rooms/{room_id}/members", "/ws"):
+        assert path in doc["paths"], path

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodebase.apps.chat.entities import ENTITIES
 from nodebase.apps.chat.http import routes
+from nodebase.apps.chat.openapi import chat_paths
 from nodebase.apps.chat.service import ChatService, ChatSettings
 from nodebase.apps.chat.ws import ChatEndpoint
 from nodebase.kernel.node import Node
@@ -30,6 +31,7 @@ class ChatApp:
                                                 send_rate=s.chat_send_rate))
         self.endpoint = ChatEndpoint(self.service, nb, s.chat_frame_rate)
         nb.add_routes(routes(self.service, self.endpoint, nb))
+        nb.add_openapi(chat_paths)
         self.grpc = None
         if s.grpc_port:
             from nodebase.apps.chat.rpc.server import ChatGrpcServer
