@@ -97,6 +97,11 @@ class Nodebase:
             from nodebase.apps.studio.app import StudioApp
 
             self.apps["studio"] = StudioApp(self, self.data, self.auth, self.media, self.knowledge)
+        self.chat: Any = None
+        if "chat" in self.settings.apps:
+            from nodebase.apps.chat.app import ChatApp
+
+            self.chat = self.apps["chat"] = ChatApp(self, self.data, self.auth, self.realtime)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

@@ -34,9 +34,12 @@ def _print(doc: Any) -> None:
 
 
 async def _with_node(settings: Settings, fn: Any) -> Any:
+    import dataclasses
+
     from nodebase.app import Nodebase
 
-    nb = Nodebase(settings)
+    # a command is not a server: no gRPC listener (the running server may hold the port)
+    nb = Nodebase(dataclasses.replace(settings, grpc_port=0))
     await nb.start()
     try:
         return await fn(nb)
@@ -137,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nodebase.system.cli import add_commands as add_system_commands
 
     add_system_commands(sub, _common, _settings, _with_node, _print)
+    from nodebase.apps.chat.cli import add_commands as add_chat_commands
+
+    add_chat_commands(sub, _common, _settings, _with_node, _print)
     return parser
 
 

@@ -286,6 +286,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "host": "127.0.0.1",
         "workers": 1,
     }
+    if "NODEBASE_GRPC_PORT" not in os.environ:
+        overrides["grpc_port"] = 0  # the chat's gRPC listener only when asked (chat.md)
     return load_settings(overrides)
 
 

@@ -82,8 +82,17 @@ class Settings:
     realtime_ping_interval: int = 25
     realtime_idle_timeout: int = 60
     realtime_presence_ttl: int = 25
-    #: applications to run on this node (``studio``; docs/studio.md)
+    #: applications to run on this node (``chat``, ``studio``; docs/chat.md, docs/studio.md)
     apps: tuple[str, ...] = ()
+    #: chat: create a public room on its first join or send
+    chat_auto_create_rooms: bool = True
+    #: chat: messages one user may send per second (0: no limit)
+    chat_send_rate: int = 10
+    #: chat: WebSocket frames a connection may send per second (bursts of 2x)
+    chat_frame_rate: int = 50
+    #: chat: the gRPC listener's port (0: off) and bind address (empty: the HTTP host)
+    grpc_port: int = 50051
+    grpc_host: str = ""
 
     @property
     def resolved_data_dir(self) -> Path:

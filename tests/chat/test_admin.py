@@ -1,0 +1,67 @@
+"""Operations: the admin role deletes a message or a room; ``/chat/stats``; ``nodebase chat
+rooms`` / ``nodebase chat stats``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import httpx
+
+from tests.chat.helpers import auth, name, register, sync, ws
+from tests.nodeserver import NodeServer
+
+
+def _admin_token(node: NodeServer) -> str:
+    email, password = f"admin-{secrets.token_hex(4)}@chat.test", secrets.token_urlsafe(18)
+    node.cli("user", "create", "--email", email, f"--password={password}", "--role", "admin")
+    r = httpx.post(node.url + "/users/login", json={"email": email, "password": password}, timeout=30)
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+@sync
+async def test_admin_deletes_and_stats(chat: NodeServer) -> None:
+    admin = _admin_token(chat)
+    _, token = register(chat)
+    room = name("adm")
+    async with httpx.AsyncClient(base_url=chat.url, headers=auth(token)) as c:
+        ids = [(await c.post("/chat/messages", json={"room_id": room, "content": f"m{i}"})).json()["message"]["id"]
+               for i in range(3)]
+        assert (await c.delete(f"/chat/rooms/{room}/messages/{ids[1]}")).status_code == 403
+        assert (await c.delete(f"/chat/rooms/{room}")).status_code == 403
+        assert (await c.get("/chat/stats")).status_code == 403
+    async with httpx.AsyncClient(base_url=chat.url, headers=auth(admin)) as a:
+        r = await a.delete(f"/chat/rooms/{room}/messages/{ids[1]}")
+        assert r.status_code == 200 and r.json() == {"ok": True}
+        assert (await a.delete(f"/chat/rooms/{room}/messages/{ids[1]}")).status_code == 404
+        left = (await a.get(f"/chat/rooms/{room}/messages")).json()["messages"]
+        assert [m["id"] for m in left] == [ids[0], ids[2]]
+        async with ws(chat, token) as w:
+            await w.join(name("stats"))
+            stats = (await a.get("/chat/stats")).json()
+        assert stats["connections"] >= 1 and stats["rooms"] >= 2 and stats["messages"] >= 2
+        assert stats["messages_per_second"] > 0
+        out = json.loads(chat.cli("chat", "rooms").stdout)
+        assert room in {r["id"] for r in out["rooms"]}
+        cli_stats = json.loads(chat.cli("chat", "stats").stdout)
+        assert cli_stats["rooms"] >= 2 and cli_stats["messages"] == stats["messages"]
+        r = await a.delete(f"/chat/rooms/{room}")
+        assert r.status_code == 200
+        assert (await a.get(f"/chat/rooms/{room}/messages")).status_code == 404
+        assert room not in {x["id"] for x in (await a.get("/chat/rooms")).json()["rooms"]}
+        assert (await a.delete(f"/chat/rooms/{room}")).status_code == 404
+    # a room made again under the same id starts again at seq 1
+    async with httpx.AsyncClient(base_url=chat.url, headers=auth(token)) as c:
+        again = await c.post("/chat/messages", json={"room_id": room, "content": "new life"})
+        assert again.status_code == 201 and again.json()["message"]["seq"] == 1
+
+
+def test_openapi_describes_the_chat_routes(chat: NodeServer) -> None:
+    from openapi_spec_validator import validate
+
+    doc = httpx.get(chat.url + "/api/system/openapi.json", timeout=30).json()
+    validate(doc)
+    for path in ("/users/register", "/users/login", "/chat/messages", "/chat/rooms", "/chat/rooms/{room_id}/messages",
+                 "/chat/rooms/{room_id}/users", "/chat/rooms/{room_id}/members", "/ws"):
+        assert path in doc["paths"], path
