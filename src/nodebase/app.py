@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from nodebase.admin.module import AdminModule
 from nodebase.auth.module import AuthModule
 from nodebase.data.module import DataModule
 from nodebase.data.openapi import data_openapi
@@ -87,6 +88,7 @@ class Nodebase:
         self.realtime = RealtimeModule(self, self.data, self.auth)
         self.flows = FlowsModule(self, self.data)
         self.knowledge = KnowledgeModule(self, self.media)
+        self.admin = AdminModule(self)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property
