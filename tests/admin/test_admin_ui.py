@@ -377,3 +377,28 @@ def test_language_follows_the_browser_and_switches(chromium: Any, server: NodeSe
         expect(ui.page.locator("#login-form")).to_be_visible()
     finally:
         context.close()
+
+
+AUTHENTICATOR = {"protocol": "ctap2", "ctap2Version": "ctap2_1", "transport": "internal",
+                 "hasResidentKey": True, "hasUserVerification": True, "isUserVerified": True,
+                 "automaticPresenceSimulation": True}
+
+
+def test_sign_in_with_a_passkey(chromium: Any, server: NodeServer, admin_login: tuple[str, str], tmp_path: Path) -> None:
+    context = chromium.new_context(locale="en-US")
+    try:
+        ui = UI(context.new_page(), f"http://localhost:{server.port}", tmp_path / "screenshots")
+        cdp = context.new_cdp_session(ui.page)
+        cdp.send("WebAuthn.enable", {"enableUI": False})
+        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+        # register a passkey for the admin (the built-in passkey page), then sign out
+        ui.open("/auth/passkeys")
+        assert ui.page.evaluate("([e, p]) => nb.login(e, p)", list(admin_login))["status"] == 200
+        assert ui.page.evaluate("nb.registerPasskey('laptop')")["status"] == 201
+        assert ui.page.evaluate("nb.logout()")["status"] == 200
+        ui.open()
+        ui.page.click("#login-passkey")
+        expect(ui.page.locator("#whoami")).to_have_text(admin_login[0])
+        expect(ui.page.locator("#nav-data")).to_be_visible()
+    finally:
+        context.close()
