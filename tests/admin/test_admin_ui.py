@@ -250,6 +250,13 @@ def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer
     page.click("#user-create")
     expect(page.locator(f'#users tr[data-user="{address}"]')).to_be_visible()
     ui.shot("auth")
+    # a role is changed on the page too
+    page.locator(f'#users tr[data-user="{address}"] .user-role').select_option("")
+    expect(page.locator("#auth-result")).to_have_text("Saved")
+    users = admin.get("/api/data/entity/users", params={"where": f'{{"email": "{address}"}}'}).json()["data"]
+    assert users[0]["role"] is None
+    page.locator(f'#users tr[data-user="{address}"] .user-role').select_option(role)
+    expect(page.locator("#auth-result")).to_have_text("Saved")
 
     with server.client() as c:
         me = c.post("/api/auth/password/login", json={"email": address, "password": PASSWORD}).json()
@@ -259,6 +266,23 @@ def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer
         assert made.status_code == 201
         rows = c.get(f"/api/data/entity/{name}", headers={"Authorization": f"Bearer {me['token']}"}).json()["data"]
         assert [r["title"] for r in rows] == ["mine"]
+
+        # the admin resets the password on the page: the old token and password stop working
+        row = page.locator(f'#users tr[data-user="{address}"]')
+        row.locator(".user-new-password").fill("a-new-password-7")
+        row.locator(".user-reset").click()
+        expect(page.locator("#auth-result")).to_have_text("Saved")
+        bearer = {"Authorization": f"Bearer {me['token']}"}
+        assert c.get("/api/auth/me", headers=bearer).status_code == 403
+        assert c.post("/api/auth/password/login", json={"email": address, "password": PASSWORD}).status_code == 401
+        again = c.post("/api/auth/password/login", json={"email": address, "password": "a-new-password-7"})
+        assert again.status_code == 200
+        bearer = {"Authorization": f"Bearer {again.json()['token']}"}
+        assert c.get("/api/auth/me", headers=bearer).status_code == 200
+        # ... and signs the user out everywhere
+        row.locator(".user-revoke").click()
+        expect(page.locator("#auth-result")).to_have_text("Saved")
+        assert c.get("/api/auth/me", headers=bearer).status_code == 403
 
 
 def test_api_key_is_shown_once_and_revoked(ui: UI, server: NodeServer, admin: httpx.Client, admin_login: tuple[str, str]) -> None:

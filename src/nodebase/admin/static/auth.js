@@ -16,17 +16,25 @@ export async function authView(main) {
   const show = (node) => { clear(msg); msg.append(node); };
   const rerender = () => dispatchEvent(new HashChangeEvent("hashchange"));
 
-  // users
+  // users: role, password and sessions through PATCH /api/auth/users/:id
+  const manage = async (id, body) => {
+    clear(msg);
+    try { await call("PATCH", `/api/auth/users/${id}`, body); show(h("p", {class: "ok"}, t("saved"))); }
+    catch (e) { show(h("p", {class: "error"}, errorOf(e))); }
+  };
   const uEmail = h("input", {id: "user-email", type: "email", placeholder: t("email")});
   const uPass = h("input", {id: "user-password", type: "password", placeholder: t("password")});
   const uRole = select({id: "user-role"}, ["", ...roleNames]);
   const usersBox = section(t("users"),
-    h("table", {id: "users"}, h("tr", {}, h("th", {}, "id"), h("th", {}, t("email")), h("th", {}, t("role"))),
-      ...(users.data || []).map((u) => h("tr", {"data-user": u.email}, h("td", {}, String(u.id)), h("td", {}, u.email),
-        h("td", {}, select({class: "user-role", onchange: async (ev) => {
-          try { await call("PATCH", `/api/data/entity/users/${u.id}`, {role: ev.target.value || null}); show(h("p", {class: "ok"}, t("saved"))); }
-          catch (e) { show(h("p", {class: "error"}, errorOf(e))); }
-        }}, ["", ...roleNames], u.role || ""))))),
+    h("table", {id: "users"}, h("tr", {}, h("th", {}, "id"), h("th", {}, t("email")), h("th", {}, t("role")), h("th", {}, "")),
+      ...(users.data || []).map((u) => {
+        const pass = h("input", {class: "user-new-password short", type: "password", placeholder: t("newPassword")});
+        return h("tr", {"data-user": u.email}, h("td", {}, String(u.id)), h("td", {}, u.email),
+          h("td", {}, select({class: "user-role", onchange: (ev) => manage(u.id, {role: ev.target.value || null})}, ["", ...roleNames], u.role || "")),
+          h("td", {class: "actions"}, pass,
+            h("button", {class: "user-reset", onclick: () => manage(u.id, {password: pass.value})}, t("resetPassword")),
+            h("button", {class: "user-revoke danger", onclick: () => manage(u.id, {revoke_sessions: true})}, t("revokeSessions"))));
+      })),
     h("div", {class: "row"}, uEmail, uPass, uRole, h("button", {id: "user-create", class: "primary", onclick: async () => {
       try {
         await call("POST", "/api/auth/password/actions/create", {email: uEmail.value, password: uPass.value, role: uRole.value || undefined});
@@ -79,6 +87,6 @@ export async function authView(main) {
       } catch (e) { show(h("p", {class: "error"}, errorOf(e))); }
     }}, t("create"))));
 
-  main.append(h("div", {class: "content"}, h("h2", {}, t("auth")), msg, h("div", {class: "cols"}, usersBox, keysBox), rolesBox));
+  main.append(h("div", {class: "content"}, h("h2", {}, t("auth")), msg, usersBox, keysBox, rolesBox));
   return null;
 }
