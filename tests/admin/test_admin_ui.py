@@ -223,6 +223,17 @@ def test_dropping_a_field_needs_a_confirmation(ui: UI, admin: httpx.Client, admi
     page.click("#confirm-drop")
     expect(page.locator(f'.entity[data-entity="{name}"] tr[data-field="b"]')).to_have_count(0)
     assert list(admin.get("/api/data").json()["entities"][name]["fields"]) == ["a"]
+    # the sync plan: nothing left to do
+    page.click("#sync-plan")
+    expect(page.locator("#sync-output")).to_contain_text('"changes": []')
+    # a bad field type is refused by the server, and the page says why
+    page.select_option("#add-field-entity", name)
+    page.fill("#add-field-name", "c")
+    page.select_option("#add-field-type", "text")
+    page.fill("#add-field-min", "-1")
+    page.click("#field-create")
+    expect(page.locator("#schema-error")).to_contain_text("minLength")
+    assert "c" not in admin.get("/api/data").json()["entities"][name]["fields"]
 
 
 def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer, admin: httpx.Client, admin_login: tuple[str, str]) -> None:

@@ -183,13 +183,23 @@ export async function dataView(main, [current]) {
     if (st.editing === null && !st.creating) draw();
   }
 
+  // -- live rows: a burst of events costs one reload at a time, plus one after it -----------
+  let running = null, again = false;
+  async function refresh() {
+    if (running) { again = true; return; }
+    running = load();
+    await running;
+    running = null;
+    if (again) { again = false; refresh(); }
+  }
+
   // -- live rows --------------------------------------------------------------------------
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/realtime`);
   ws.onopen = () => ws.send(JSON.stringify({op: "subscribe", channel: `data:${name}`, id: "s1"}));
   ws.onmessage = (m) => {
     const frame = JSON.parse(m.data);
     if (frame.op === "subscribed") { live.textContent = t("live"); live.classList.add("on"); }
-    else if (frame.op === "event") load();
+    else if (frame.op === "event") refresh();
   };
   ws.onclose = () => { live.textContent = "offline"; live.classList.remove("on"); };
 
