@@ -118,6 +118,23 @@ def test_a_non_admin_gets_no_admin_page_and_no_data(ui: UI, server: NodeServer, 
     expect(ui.page.locator("#login-form")).to_be_visible()
 
 
+def test_the_page_speaks_the_browsers_language_before_any_script(server: NodeServer, admin: httpx.Client) -> None:
+    address = f"{unique('plainzh')}@nodebase.test"
+    assert admin.post("/api/auth/password/actions/create", json={"email": address, "password": PASSWORD}).status_code == 200
+    with server.client() as c:
+        token = c.post("/api/auth/password/login", json={"email": address, "password": PASSWORD}).json()["token"]
+        zh = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5", "Authorization": f"Bearer {token}"}
+        denied = c.get("/admin/data", headers=zh)
+        assert denied.status_code == 403 and "无权访问" in denied.text and "/admin/static/app.js" not in denied.text
+        # the cookie's choice wins over the browser's
+        denied = c.get("/admin", headers={**zh, "Cookie": "nb_lang=en"})
+        assert denied.status_code == 403 and "Not an admin" in denied.text
+        shell = c.get("/admin", headers={"Accept-Language": "zh-TW"})
+        assert shell.status_code == 200 and '<html lang="zh-CN">' in shell.text
+        assert shell.headers["cache-control"] == "no-store"
+        assert c.get("/admin/static/app.js").headers["content-type"].startswith("text/javascript")
+
+
 def test_wrong_password_is_reported(ui: UI, admin_login: tuple[str, str]) -> None:
     ui.sign_in(admin_login[0], "not-the-password")
     expect(ui.page.locator("#login-error")).to_have_text("Wrong e-mail or password")
