@@ -442,15 +442,22 @@ def test_sign_in_with_a_passkey(chromium: Any, server: NodeServer, admin_login: 
         ui = UI(context.new_page(), f"http://localhost:{server.port}", tmp_path / "screenshots")
         cdp = context.new_cdp_session(ui.page)
         cdp.send("WebAuthn.enable", {"enableUI": False})
-        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
-        # register a passkey for the admin (the built-in passkey page), then sign out
-        ui.open("/auth/passkeys")
-        assert ui.page.evaluate("([e, p]) => nb.login(e, p)", list(admin_login))["status"] == 200
-        assert ui.page.evaluate("nb.registerPasskey('laptop')")["status"] == 201
-        assert ui.page.evaluate("nb.logout()")["status"] == 200
-        ui.open()
+        authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})["authenticatorId"]
+        # the admin adds a passkey on the Auth page, signs out, and signs in with it
+        ui.sign_in(*admin_login)
+        ui.go("auth")
+        ui.page.fill("#passkey-name", "laptop")
+        ui.page.click("#passkey-add")
+        expect(ui.page.locator('#passkeys li[data-passkey="laptop"]')).to_be_visible()
+        assert len(cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]) == 1
+        ui.page.click("#signout")
+        expect(ui.page.locator("#login-form")).to_be_visible()
         ui.page.click("#login-passkey")
         expect(ui.page.locator("#whoami")).to_have_text(admin_login[0])
         expect(ui.page.locator("#nav-data")).to_be_visible()
+        # and removes it
+        ui.go("auth")
+        ui.page.click('#passkeys li[data-passkey="laptop"] .passkey-delete')
+        expect(ui.page.locator("#passkeys li")).to_have_count(0)
     finally:
         context.close()

@@ -7,9 +7,9 @@ import {entities} from "./data.js";
 const ROW_PERMISSIONS = ["data.entity.read", "data.entity.update", "data.entity.delete"];
 
 export async function authView(main) {
-  const [authCfg, perms, users, keys, all] = await Promise.all([
+  const [authCfg, perms, users, keys, all, passkeys] = await Promise.all([
     get("/api/system/config/auth"), get("/api/system/permissions"),
-    get("/api/data/entity/users", {limit: 100}), get("/api/auth/apikeys"), entities()]);
+    get("/api/data/entity/users", {limit: 100}), get("/api/auth/apikeys"), entities(), get("/api/auth/passkeys")]);
   const roles = authCfg.config.roles || {};
   const roleNames = Object.keys(roles);
   const msg = h("div", {id: "auth-result"});
@@ -87,6 +87,24 @@ export async function authView(main) {
       } catch (e) { show(h("p", {class: "error"}, errorOf(e))); }
     }}, t("create"))));
 
-  main.append(h("div", {class: "content"}, h("h2", {}, t("auth")), msg, usersBox, keysBox, rolesBox));
+  // the admin's own passkeys
+  const pkName = h("input", {id: "passkey-name", placeholder: t("keyName")});
+  const addPasskey = async () => {
+    clear(msg);
+    try {
+      const opts = await call("POST", "/api/auth/passkey/register/options", {});
+      const cred = await navigator.credentials.create({publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts)});
+      await call("POST", "/api/auth/passkey/register/verify", {credential: cred.toJSON(), name: pkName.value || null});
+      rerender();
+    } catch (e) { show(h("p", {class: "error"}, e.body ? errorOf(e) : String(e.message || e))); }
+  };
+  const passkeysBox = section(t("myPasskeys"),
+    h("ul", {id: "passkeys"}, ...(passkeys.data || []).map((p) => h("li", {"data-passkey": p.name || p.id}, p.name || p.id, " ",
+      h("button", {class: "danger passkey-delete", onclick: async () => {
+        try { await call("DELETE", `/api/auth/passkeys/${encodeURIComponent(p.id)}`); rerender(); } catch (e) { show(h("p", {class: "error"}, errorOf(e))); }
+      }}, t("del"))))),
+    h("div", {class: "row"}, pkName, h("button", {id: "passkey-add", class: "primary", onclick: addPasskey}, t("addPasskey"))));
+
+  main.append(h("div", {class: "content"}, h("h2", {}, t("auth")), msg, usersBox, keysBox, rolesBox, passkeysBox));
   return null;
 }
