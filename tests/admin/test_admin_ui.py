@@ -384,6 +384,12 @@ def test_run_a_flow_and_see_its_tasks_output(ui: UI, admin: httpx.Client, admin_
     page.goto(f"{ui.base}/admin#/flows/{flow}")
     expect(page.locator("#flow-tasks li")).to_have_count(2)
     expect(page.locator("#flow-connections")).to_contain_text("hello → shout")
+    # the graph: the start task in the first column, the next one to its right, one arrow
+    graph = page.locator("#flow-graph")
+    expect(graph.locator("g.graph-task")).to_have_count(2)
+    assert graph.locator("line").count() == 1
+    x = [float(graph.locator(f'g[data-task="{t}"] rect').get_attribute("x") or "nan") for t in ("hello", "shout")]
+    assert x[0] < x[1]
     page.fill("#run-input", '{"who": "ada"}')
     page.click("#run-flow")
     expect(page.locator("#run-status")).to_have_text("success")

@@ -3,6 +3,50 @@ import {call, get} from "./api.js";
 import {t} from "./i18n.js";
 import {h, clear, pre, errorOf, section} from "./dom.js";
 
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+// tasks in columns by their distance from the start task; connections as arrows
+function graph(tasks, conns, start) {
+  const ids = Object.keys(tasks), level = {};
+  const queue = start && tasks[start] ? [start] : ids.slice(0, 1);
+  queue.forEach((id) => { level[id] = 0; });
+  while (queue.length) {
+    const id = queue.shift();
+    for (const c of Object.values(conns)) if (c.source === id && level[c.target] === undefined) {
+      level[c.target] = level[id] + 1; queue.push(c.target);
+    }
+  }
+  for (const id of ids) if (level[id] === undefined) level[id] = 0;
+  const rows = {}, pos = {};
+  for (const id of ids) { const l = level[id]; rows[l] = (rows[l] || 0) + 1; pos[id] = [20 + l * 190, 20 + (rows[l] - 1) * 60]; }
+  const width = 40 + (Math.max(0, ...Object.values(level)) + 1) * 190, height = 40 + Math.max(1, ...Object.values(rows)) * 60;
+  const el = svg("svg", {id: "flow-graph", width, height, viewBox: `0 0 ${width} ${height}`});
+  const defs = svg("defs", {});
+  const marker = svg("marker", {id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto"});
+  marker.append(svg("path", {d: "M0,0 L10,5 L0,10 z", fill: "#6b7280"}));
+  defs.append(marker); el.append(defs);
+  for (const c of Object.values(conns)) {
+    if (!pos[c.source] || !pos[c.target]) continue;
+    const [x1, y1] = pos[c.source], [x2, y2] = pos[c.target];
+    const failed = c.config && c.config.condition && c.config.condition.type === "error";
+    el.append(svg("line", {x1: x1 + 150, y1: y1 + 18, x2, y2: y2 + 18, stroke: failed ? "#c0392b" : "#6b7280", "marker-end": "url(#arrow)"}));
+  }
+  for (const id of ids) {
+    const [x, y] = pos[id];
+    const g = svg("g", {class: "graph-task", "data-task": id});
+    g.append(svg("rect", {x, y, width: 150, height: 36, rx: 6, fill: id === start ? "#e8efff" : "#fff", stroke: "#2f6fed"}),
+      svg("text", {x: x + 8, y: y + 22, "font-size": 12}, `${id} · ${tasks[id].type}`));
+    el.append(g);
+  }
+  return el;
+}
+
 export async function flowsView(main, [current]) {
   const flows = await get("/api/flows");
   const names = Object.keys(flows);
@@ -45,6 +89,7 @@ export async function flowsView(main, [current]) {
   };
 
   body.append(h("h2", {}, name), h("p", {class: "muted"}, `${t("trigger")}: ${(flow.trigger && flow.trigger.type) || ""}`),
+    section(t("graph"), graph(tasks, conns, flow.start_task)),
     h("div", {class: "cols"},
       section(t("tasks"), h("ul", {id: "flow-tasks"}, ...Object.entries(tasks).map(([id, x]) =>
         h("li", {"data-task": id}, h("strong", {}, id), ` (${x.type})`, id === flow.start_task ? " ▶" : "")))),

@@ -22,7 +22,7 @@ const STRINGS = {
     runs: "Runs", tasks: "Tasks", connections: "Connections", run: "Run", input: "Input (JSON)",
     status: "Status", output: "Output", error: "Error", health: "Health", version: "Version",
     config: "Config", swagger: "API documentation (Swagger)", saved: "Saved", language: "Language",
-    notAdmin: "This account is not an admin.", loading: "Loading…", none: "—", trigger: "Trigger",
+    notAdmin: "This account is not an admin.", loading: "Loading…", none: "—", trigger: "Trigger", graph: "Graph",
   },
   zh: {
     title: "nodebase 管理后台", signin: "登录", email: "邮箱", password: "密码",
@@ -45,7 +45,7 @@ const STRINGS = {
     runs: "运行记录", tasks: "任务", connections: "连接", run: "运行", input: "输入(JSON)",
     status: "状态", output: "输出", error: "错误", health: "健康状态", version: "版本",
     config: "配置", swagger: "API 文档(Swagger)", saved: "已保存", language: "语言",
-    notAdmin: "此账号不是管理员。", loading: "加载中…", none: "—", trigger: "触发器",
+    notAdmin: "此账号不是管理员。", loading: "加载中…", none: "—", trigger: "触发器", graph: "流程图",
   },
 };
 
