@@ -360,7 +360,11 @@ def test_upload_with_progress_preview_and_delete(ui: UI, admin: httpx.Client, ad
     page.click(f'#files tr[data-file="{image.name}"] .file-preview')
     img = page.locator("#preview-image")
     expect(img).to_be_visible()
-    assert img.evaluate("el => el.complete && el.naturalWidth") == 1
+    # the browser decoded it: wait for the load (or error) event if it is still loading
+    width = img.evaluate("""el => el.complete ? el.naturalWidth : new Promise((done) => {
+        el.addEventListener("load", () => done(el.naturalWidth));
+        el.addEventListener("error", () => done(-1)); })""")
+    assert width == 1
     ui.shot("media")
     names = [f["key"] for f in admin.get("/api/media/files").json()]
     assert big.name in names and image.name in names
