@@ -17,6 +17,8 @@ PACKAGES=(
   swift swift-proxy swift-account swift-container swift-object python3-swift memcached
   # Browser tests (Playwright drives it with executablePath) and the HTTP load generator
   chromium fonts-liberation wrk
+  # a Chinese font, so the admin UI's screenshots show 中文 (users' browsers have their own)
+  fonts-wqy-microhei
 )
 
 SUDO=()

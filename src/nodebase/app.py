@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from nodebase.admin.module import AdminModule
 from nodebase.auth.module import AuthModule
 from nodebase.data.module import DataModule
 from nodebase.data.openapi import data_openapi
@@ -102,6 +103,7 @@ class Nodebase:
             from nodebase.apps.chat.app import ChatApp
 
             self.chat = self.apps["chat"] = ChatApp(self, self.data, self.auth, self.realtime)
+        self.admin = AdminModule(self)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

@@ -209,6 +209,18 @@ def auth_openapi(nb: Any) -> dict[str, Any]:
             requestBody=_body({**credentials, "properties": {
                 **_CREDENTIALS, "role": {"type": "string"}}, "additionalProperties": True},
                 forms=False))},
+        f"{b}/users/{{id}}": {"patch": _op(
+            "auth_user_manage", "Change a user's role, set a new password, or sign the user out "
+            "everywhere", {"200": ok({"type": "object", "properties": {"data": user}, "required": ["data"]}),
+                           **errors(400, 401, 403, 404, 415, 422)},
+            permission="auth.user.create",
+            description="Needs auth.user.create and data.entity.update on users. A new password "
+                        "or revoke_sessions signs the user out everywhere.",
+            parameters=[path_param("id", {"type": "string"}, "The user's id")],
+            requestBody=_body({"type": "object", "properties": {
+                "role": {"type": ["string", "null"]}, "password": {"type": "string"},
+                "revoke_sessions": {"type": "boolean"}}, "additionalProperties": False,
+                "minProperties": 1}, forms=False))},
         f"{b}/password/actions/create/schema.json": {"get": _op(
             "auth_user_create_schema", "JSON schema of the create-user body",
             {"200": ok({"type": "object", "properties": {

@@ -81,6 +81,20 @@ class UserRepository:
         row = await self.db.fetch_one(sql, s.params)
         return int(row[0]) if row else None
 
+    async def set_role(self, id: Any, role: str | None) -> bool:
+        s = _Q(self.db)
+        sql = f"UPDATE {s.q(USERS)} SET {s.q('role')} = {s.p(role)} WHERE {s.q('id')} = {s.p(id)} RETURNING {s.q('id')}"
+        return await self.db.fetch_one(sql, s.params) is not None
+
+    async def bump_token_version(self, id: Any) -> int | None:
+        """Sign the user out everywhere: tokens of an older version stop working."""
+        s = _Q(self.db)
+        tv = s.q("token_version")
+        sql = (f"UPDATE {s.q(USERS)} SET {tv} = COALESCE({tv}, 0) + 1 "
+               f"WHERE {s.q('id')} = {s.p(id)} RETURNING {tv}")
+        row = await self.db.fetch_one(sql, s.params)
+        return int(row[0]) if row else None
+
     async def count(self) -> int:
         return int(await self.db.fetch_val(f"SELECT COUNT(*) FROM {self.db.dialect.quote(USERS)}") or 0)
 

@@ -327,6 +327,27 @@ class AuthService:
             raise NotFound(f"No user with id {id!r}", context={"id": id})
         self.forget_credentials()
 
+    async def manage_user(self, id: Any, body: Any) -> dict[str, Any]:
+        """An admin's change to a user: ``role``, a new ``password``, ``revoke_sessions``."""
+        if not isinstance(body, dict) or not body:
+            raise ValidationFailed('The body must be an object with "role", "password" or "revoke_sessions"')
+        unknown = sorted(set(body) - {"role", "password", "revoke_sessions"})
+        if unknown:
+            raise ValidationFailed(f"Unknown field(s) {unknown}", context={"field": unknown[0]})
+        pk = self.users_pk(id)
+        if await self.users.by_id(pk) is None:
+            raise NotFound(f"No user with id {id!r}", context={"id": id})
+        if "role" in body:
+            await self.users.set_role(pk, self._check_role(body["role"]))
+        if "password" in body:
+            await self.set_password(pk, body["password"])  # also signs the user out
+        if body.get("revoke_sessions") is True:
+            await self.users.bump_token_version(pk)
+        self.forget_credentials()
+        view = await self.user_view(pk)
+        assert view is not None
+        return view
+
     async def set_password_by_email(self, email: str, password: str) -> None:
         user = await self.users.by_email(normalise_email(email))
         if user is None:

@@ -267,6 +267,15 @@ async def create_user(request: Request) -> Response:
     return json({"success": True, "action": "create", "strategy": "password", "data": user})
 
 
+async def manage_user(request: Request) -> Response:
+    """An admin changes a user's role, sets a new password or signs the user out everywhere."""
+    module = _auth(request)
+    _require(request, "auth.user.create")
+    _require(request, "data.entity.update", {"entity": "users", "id": request.path_params["id"]})
+    user = await module.service.manage_user(request.path_params["id"], await _body(request))
+    return json({"data": user})
+
+
 async def create_user_schema(request: Request) -> Response:
     """JSON schema of the create-user body."""
     module = _auth(request)
@@ -415,6 +424,7 @@ def routes() -> list[Route]:
         Route(b + "/password/change", change_password, methods=["POST"]),
         Route(b + "/password/actions/create", create_user, methods=["POST"]),
         Route(b + "/password/actions/create/schema.json", create_user_schema, methods=["GET"]),
+        Route(b + "/users/{id}", manage_user, methods=["PATCH"]),
         Route(b + "/apikeys", apikeys_list, methods=["GET"]),
         Route(b + "/apikeys", apikeys_create, methods=["POST"]),
         Route(b + "/apikeys/{id}", apikeys_revoke, methods=["DELETE"]),

@@ -109,12 +109,13 @@ async def swagger(request: Request) -> Response:
 
 
 ROOT = {"name": "nodebase", "version": __version__, "docs": "/api/system/swagger",
-        "openapi": "/api/system/openapi.json", "health": "/health"}
+        "openapi": "/api/system/openapi.json", "health": "/health", "admin": "/admin"}
 ROOT_HTML = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nodebase</title></head>
 <body><h1>nodebase {__version__}</h1>
 <p>This is an API server. See <a href="/api/system/swagger">the API documentation</a>
-(<a href="/api/system/openapi.json">OpenAPI document</a>).</p></body></html>"""
+(<a href="/api/system/openapi.json">OpenAPI document</a>).</p>
+<p><a href="/admin">Admin UI</a> · <a href="/admin">管理后台</a></p></body></html>"""
 
 
 async def root(request: Request) -> Response:

@@ -1,0 +1,68 @@
+// English and Chinese strings of the admin UI. The choice is kept in the cookie "nb_lang"
+// (the server renders the shell in it too); without it the browser's language decides.
+const STRINGS = {
+  en: {
+    title: "nodebase admin", signin: "Sign in", email: "E-mail", password: "Password",
+    signinPasskey: "Sign in with a passkey", signout: "Sign out", badLogin: "Wrong e-mail or password",
+    data: "Data", schema: "Schema", auth: "Auth", media: "Media", flows: "Flows", system: "System",
+    entities: "Entities", rows: "rows", newRow: "New row", save: "Save", cancel: "Cancel",
+    edit: "Edit", del: "Delete", confirmDelete: "Delete this row?", prev: "Previous", next: "Next",
+    filter: "Filter", addCondition: "Add condition", apply: "Apply", clear: "Clear", query: "Query",
+    pageOf: (a, b, n) => `${a}–${b} of ${n}`, noRows: "No rows", live: "live",
+    newEntity: "New entity", entityName: "Entity name", fields: "Fields", addField: "Add field",
+    fieldName: "Field name", type: "Type", required: "required", unique: "unique",
+    minLength: "min length", maxLength: "max length", create: "Create", syncPlan: "Sync plan",
+    destructive: "This change drops data:", confirmDrop: "Drop anyway", dropField: "Drop field",
+    users: "Users", roles: "Roles", apikeys: "API keys", role: "Role", newUser: "New user",
+    myPasskeys: "My passkeys", addPasskey: "Add a passkey", resetPassword: "Reset password", revokeSessions: "Sign out everywhere", newPassword: "New password", newRole: "New role",
+    roleName: "Role name", permissions: "Permissions", rowFilter: "Row filter (JSON, e.g. {\"owner_id\": \"@user.id\"})",
+    filterEntity: "Entity the filter applies to", badJson: "Not valid JSON", keyName: "Key name",
+    keyShownOnce: "Copy the key now: it is shown only once.", revoke: "Revoke", revoked: "revoked",
+    files: "Files", upload: "Upload", size: "Size", preview: "Preview", modified: "Modified",
+    runs: "Runs", tasks: "Tasks", connections: "Connections", run: "Run", input: "Input (JSON)",
+    status: "Status", output: "Output", error: "Error", health: "Health", version: "Version",
+    config: "Config", swagger: "API documentation (Swagger)", saved: "Saved", language: "Language",
+    notAdmin: "This account is not an admin.", loading: "Loading…", none: "—", trigger: "Trigger", graph: "Graph",
+  },
+  zh: {
+    title: "nodebase 管理后台", signin: "登录", email: "邮箱", password: "密码",
+    signinPasskey: "使用通行密钥登录", signout: "退出登录", badLogin: "邮箱或密码错误",
+    data: "数据", schema: "结构", auth: "认证", media: "媒体", flows: "流程", system: "系统",
+    entities: "实体", rows: "行", newRow: "新建行", save: "保存", cancel: "取消",
+    edit: "编辑", del: "删除", confirmDelete: "删除这一行?", prev: "上一页", next: "下一页",
+    filter: "筛选", addCondition: "添加条件", apply: "应用", clear: "清除", query: "查询",
+    pageOf: (a, b, n) => `第 ${a}–${b} 条,共 ${n} 条`, noRows: "没有数据", live: "实时",
+    newEntity: "新建实体", entityName: "实体名称", fields: "字段", addField: "添加字段",
+    fieldName: "字段名", type: "类型", required: "必填", unique: "唯一",
+    minLength: "最小长度", maxLength: "最大长度", create: "创建", syncPlan: "同步计划",
+    destructive: "此更改会删除数据:", confirmDrop: "仍然删除", dropField: "删除字段",
+    users: "用户", roles: "角色", apikeys: "API 密钥", role: "角色", newUser: "新建用户",
+    myPasskeys: "我的通行密钥", addPasskey: "添加通行密钥", resetPassword: "重置密码", revokeSessions: "注销所有会话", newPassword: "新密码", newRole: "新建角色",
+    roleName: "角色名", permissions: "权限", rowFilter: "行过滤(JSON,例如 {\"owner_id\": \"@user.id\"})",
+    filterEntity: "过滤作用的实体", badJson: "不是有效的 JSON", keyName: "密钥名称",
+    keyShownOnce: "请立即复制密钥:它只显示这一次。", revoke: "吊销", revoked: "已吊销",
+    files: "文件", upload: "上传", size: "大小", preview: "预览", modified: "修改时间",
+    runs: "运行记录", tasks: "任务", connections: "连接", run: "运行", input: "输入(JSON)",
+    status: "状态", output: "输出", error: "错误", health: "健康状态", version: "版本",
+    config: "配置", swagger: "API 文档(Swagger)", saved: "已保存", language: "语言",
+    notAdmin: "此账号不是管理员。", loading: "加载中…", none: "—", trigger: "触发器", graph: "流程图",
+  },
+};
+
+function cookieLang() {
+  const m = document.cookie.match(/(?:^|; )nb_lang=(en|zh)/);
+  return m ? m[1] : null;
+}
+
+export let lang = cookieLang() || ((navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en");
+
+export function t(key, ...args) {
+  const v = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  return typeof v === "function" ? v(...args) : v;
+}
+
+export function setLang(next) {
+  lang = next;
+  document.cookie = `nb_lang=${next}; path=/; max-age=31536000; samesite=lax`;
+  document.documentElement.lang = next === "zh" ? "zh-CN" : "en";
+}
