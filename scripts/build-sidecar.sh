@@ -3,7 +3,10 @@
 #
 # PyInstaller --onefile from the project's .venv (created if missing, with the `sidecar`
 # extra). The sidecar is the embedded profile (SQLite, local files, in-process broker): the
-# scaled profile's drivers (asyncpg, boto3, redis) and granian are left out to keep it small.
+# scaled profile's drivers (asyncpg, boto3, redis) and granian are left out to keep it small,
+# and so is the `knowledge` extra (numpy, WordLlama, trafilatura, pypdf): the sidecar's Knowledge
+# module searches by keywords and answers extractively (docs/sidecar.md). The chat's gRPC
+# listener (grpcio) is left out too; its HTTP and WebSocket interfaces are in.
 # Usage: bash scripts/build-sidecar.sh [output dir, default dist]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +30,10 @@ trap 'rm -rf "$work"' EXIT
   --exclude-module sqlalchemy.dialects.mysql --exclude-module sqlalchemy.dialects.mssql \
   --exclude-module sqlalchemy.dialects.oracle --exclude-module sqlalchemy.testing \
   --exclude-module greenlet --exclude-module sqlalchemy.ext.asyncio --exclude-module yaml \
+  --exclude-module numpy --exclude-module scipy --exclude-module wordllama \
+  --exclude-module trafilatura --exclude-module lxml --exclude-module pypdf \
+  --exclude-module qdrant_client --exclude-module grpc --exclude-module grpc_tools \
+  --exclude-module pgserver --exclude-module reportlab --exclude-module schemathesis \
   --exclude-module readline --exclude-module tkinter --exclude-module pytest --exclude-module mypy \
   src/nodebase/sidecar.py
 ls -l "$out/nodebase-sidecar"

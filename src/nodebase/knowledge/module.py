@@ -67,7 +67,8 @@ class KnowledgeModule:
             self.storage = LocalStorage(s.resolved_data_dir / "knowledge" / "files")
             self.key_prefix = ""
         self.embedder = make_embedder(s.embedding_url, s.embedding_model, s.embedding_api_key)
-        self.vectors = make_vector_store(s.vector_url, s.resolved_data_dir)
+        self.vectors = make_vector_store(s.vector_url, s.resolved_data_dir,
+                                         dense=self.embedder is not None)
         self.answerer: Answerer | None = (
             LlmAnswerer(s.llm_url, s.llm_model or "default", s.llm_api_key, timeout=float(s.llm_timeout))
             if s.llm_url else None)

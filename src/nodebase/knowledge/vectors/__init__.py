@@ -9,14 +9,25 @@ Backends are imported lazily, so an unused one costs nothing.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from nodebase.kernel.errors import ConfigInvalid
 from nodebase.knowledge.vectors.base import VectorHit, VectorRecord, VectorStore
 
 
-def make_vector_store(url: str, data_dir: Path) -> VectorStore:
+def make_vector_store(url: str, data_dir: Path, *, dense: bool = True) -> VectorStore:
+    """``dense``: an embedder is configured (without one, the embedded store is only needed
+    when its numpy is installed; the default install has neither)."""
     if url in ("", "embedded"):
+        if importlib.util.find_spec("numpy") is None:
+            if dense:
+                raise ConfigInvalid([{"path": "NODEBASE_VECTOR_URL", "error":
+                                      "the embedded vector store needs numpy: "
+                                      "pip install 'nodebase[knowledge]'"}])
+            from nodebase.knowledge.vectors.none import NoVectorStore
+
+            return NoVectorStore()
         from nodebase.knowledge.vectors.embedded import EmbeddedVectorStore
 
         return EmbeddedVectorStore(data_dir / "knowledge" / "vectors.db")
