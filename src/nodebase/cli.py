@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nodebase.flows.cli import add_commands as add_flow_commands
 
     add_flow_commands(sub, _common, _settings, _with_node, _print)
+    from nodebase.secrets_cli import add_commands as add_secret_commands
+
+    add_secret_commands(sub, _common, _settings)
     return parser
 
 
