@@ -208,3 +208,16 @@ def test_no_secret_reaches_a_log_line_or_a_response(tmp_path: Path, postgres: Po
     leaks: list[Any] = [(name, line[:120]) for name, value in values.items()
                         for enc in _encodings(value) for line in lines if enc in line]
     assert not leaks
+
+
+def test_a_webhook_secret_reference_names_a_provider_secret(tmp_path: Path) -> None:
+    from nodebase.flows.runner import Services
+    from nodebase.flows.tasks.base import TaskFailed
+
+    services = Services(None, False, {})  # type: ignore[arg-type]  # the data service is not used here
+    services.secrets = Secrets(FileSecrets(tmp_path), env={"NODEBASE_SECRET_ORDERS_HOOK": "whsec_from_env"})
+    assert services.secret("$secret:orders_hook") == "whsec_from_env"
+    assert services.secret("plain-secret") == "plain-secret"
+    with pytest.raises(TaskFailed, match="the secret missing_hook is not set") as exc:
+        services.secret("$secret:missing_hook")
+    assert exc.value.error["type"] == "webhook"
