@@ -36,6 +36,7 @@ from nodebase.kernel.logs import configure_logging
 from nodebase.kernel.node import AsgiWrapper, ConfigurableModule, Lifecycle, OpenApiPaths
 from nodebase.kernel.observe import METRICS_PERMISSION, ObserveMiddleware, metrics_endpoint
 from nodebase.kernel.permissions import PermissionRegistry
+from nodebase.kernel.secrets import open_secrets
 from nodebase.knowledge.module import KnowledgeModule
 from nodebase.media.module import MediaModule
 from nodebase.realtime.module import RealtimeModule
@@ -60,7 +61,9 @@ class Nodebase:
     """One node: settings, database, event bus, guard, config and modules (a kernel ``Node``)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or load_settings()
+        settings = settings or load_settings()
+        self.secrets = open_secrets(settings.resolved_data_dir)
+        self.settings = self.secrets.fill_settings(settings)
         self.instance_id = str(uuid.uuid4())
         self.started_at = time.monotonic()
         self.db: Database = TimedDatabase(open_database(self.settings.resolved_database_url))

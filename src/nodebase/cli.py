@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nodebase.apps.chat.cli import add_commands as add_chat_commands
 
     add_chat_commands(sub, _common, _settings, _with_node, _print)
+    from nodebase.secrets_cli import add_commands as add_secret_commands
+
+    add_secret_commands(sub, _common, _settings)
     return parser
 
 

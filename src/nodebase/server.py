@@ -21,7 +21,17 @@ def app_factory() -> Any:
     """Entry point for each server worker: settings come from the environment."""
     from nodebase.app import create_app
 
-    return create_app(load_settings())
+    settings = load_settings()
+    _log_level(settings)
+    return create_app(settings)
+
+
+def _log_level(settings: Settings) -> None:
+    """The ``log_level`` setting for every logger (nodebase's and its libraries'), on stderr."""
+    import logging
+
+    level = getattr(logging, settings.log_level.upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 async def bootstrap(settings: Settings) -> None:
@@ -77,7 +87,7 @@ def _serve_uvicorn(settings: Settings, app: str) -> None:
         ws_per_message_deflate=False,
         lifespan="on",
         access_log=settings.debug,
-        log_level="info" if settings.debug else "warning",
+        log_level="debug" if settings.log_level == "debug" else "info" if settings.debug else "warning",
         proxy_headers=False,  # X-Forwarded-For is trusted only through nodebase's own setting
         server_header=False,
         backlog=2048,

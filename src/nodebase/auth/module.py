@@ -21,12 +21,13 @@ from nodebase.auth.repository import (
     ddl,
 )
 from nodebase.auth.service import AuthService
-from nodebase.auth.tokens import Tokens, load_or_create_secret
+from nodebase.auth.tokens import Tokens
 from nodebase.auth.transport import routes
 from nodebase.data.module import DataModule
 from nodebase.kernel.forwarded import ClientAddress
 from nodebase.kernel.node import Node
 from nodebase.kernel.permissions import Permission
+from nodebase.kernel.secrets import AUTH_SIGNING_KEY
 
 if TYPE_CHECKING:
     from nodebase.auth.passkeys import PasskeyService
@@ -65,6 +66,7 @@ class AuthModule:
         self.service = AuthService(data.service, self.users, ApiKeyRepository(nb.db))
         self._passkeys: PasskeyService | None = None
         self._secret: bytes | None = None
+        self._previous: list[bytes] = []
         #: the client's address for rate limits (setting ``trusted_proxies``)
         self.client_address = ClientAddress(nb.settings.trusted_proxies)
         nb.add_routes(routes())
@@ -98,7 +100,7 @@ class AuthModule:
     def _install(self, cfg: AuthConfig) -> None:
         assert self._secret is not None
         self.service.cfg = cfg
-        self.service.tokens = Tokens(self._secret, cfg.jwt)
+        self.service.tokens = Tokens(self._secret, cfg.jwt, self._previous)
         self.service.forget_credentials()
         self.nb.set_guard(RoleGuard(cfg.roles, enabled=cfg.guard_enabled, anonymous_role=cfg.anonymous_role))
         if not cfg.guard_enabled:
@@ -106,7 +108,8 @@ class AuthModule:
 
     async def start(self, stored: dict[str, Any] | None) -> dict[str, Any]:
         await self.nb.db.execute_script(ddl(self.nb.db))
-        self._secret = load_or_create_secret(self.nb.settings.resolved_data_dir)
+        self._secret = self.nb.secrets.key(AUTH_SIGNING_KEY)
+        self._previous = self.nb.secrets.previous(AUTH_SIGNING_KEY)
         self.service.limiter = make_limiter(self.nb.settings.broker_url)
         cfg, doc = self._parse(stored)
         self._install(cfg)

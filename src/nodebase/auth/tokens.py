@@ -5,8 +5,11 @@
   password bumps the version, which invalidates every older token.
 * Cookie: ``auth=<jwt>.<base64(HMAC-SHA256(secret, jwt))>``, URL-encoded: Hono's
   ``setSignedCookie`` format, so cookies signed by bknd with the same secret interoperate.
-* Secret: 64 random bytes (hex) generated on first start into ``<data_dir>/auth_secret``
-  (mode 0600), or ``NODEBASE_AUTH_SECRET``. It is never logged nor returned by any route.
+* Secret: the ``auth_signing_key`` of the node's secret provider (nodebase.kernel.secrets:
+  by default 64 random hex characters generated on first start into ``<data_dir>/auth_secret``,
+  mode 0600; or ``NODEBASE_AUTH_SECRET``; or the ``NODEBASE_SECRETS_COMMAND`` agent). It is
+  never logged nor returned by any route. After a rotation the previous key still verifies
+  (tokens and cookies it signed stay valid until they expire); only the current key signs.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, unquote
 
@@ -27,36 +29,7 @@ import jwt
 
 from nodebase.auth.config import JwtConfig
 
-SECRET_FILE = "auth_secret"
-SECRET_ENV = "NODEBASE_AUTH_SECRET"
-
-
-def load_or_create_secret(data_dir: Path, env: dict[str, str] | None = None) -> bytes:
-    """The signing secret: from the environment, else the data dir file (created once, 0600)."""
-    env = os.environ if env is None else env  # type: ignore[assignment]
-    assert env is not None
-    from_env = env.get(SECRET_ENV)
-    if from_env:
-        if len(from_env) < 32:
-            raise RuntimeError(f"{SECRET_ENV} must be at least 32 characters")
-        return from_env.encode()
-    path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_hex(32).encode()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process won the race: read theirs
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(value)
-    value = path.read_bytes().strip()
-    if len(value) < 32:
-        raise RuntimeError(f"the auth secret in {path} is too short (remove the file to regenerate it)")
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-    return value
+_BAD_SIGNATURE = "the token's signature is invalid"
 
 
 class TokenError(Exception):
@@ -64,8 +37,10 @@ class TokenError(Exception):
 
 
 class Tokens:
-    def __init__(self, secret: bytes, cfg: JwtConfig) -> None:
+    def __init__(self, secret: bytes, cfg: JwtConfig, previous: Sequence[bytes] = ()) -> None:
         self._secret = secret
+        #: keys that verify but no longer sign (the one before the last rotation)
+        self._previous = tuple(previous)
         self.cfg = cfg
 
     def issue(self, user: dict[str, Any], version: int) -> str:
@@ -78,9 +53,23 @@ class Tokens:
 
     def decode(self, token: str) -> dict[str, Any]:
         try:
+            return self._decode(token, self._secret)
+        except TokenError as exc:
+            if str(exc) != _BAD_SIGNATURE or not self._previous:
+                raise
+        for key in self._previous:  # signed before the last rotation?
+            try:
+                return self._decode(token, key)
+            except TokenError as exc:
+                if str(exc) != _BAD_SIGNATURE:
+                    raise
+        raise TokenError(_BAD_SIGNATURE)
+
+    def _decode(self, token: str, key: bytes) -> dict[str, Any]:
+        try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._secret,
+                key,
                 algorithms=[self.cfg.alg],
                 issuer=self.cfg.issuer or None,
                 options={"require": ["exp", "iat", "id"]},
@@ -91,14 +80,14 @@ class Tokens:
         except jwt.InvalidAlgorithmError:
             raise TokenError("the token's algorithm is not accepted") from None
         except jwt.InvalidSignatureError:
-            raise TokenError("the token's signature is invalid") from None
+            raise TokenError(_BAD_SIGNATURE) from None
         except jwt.PyJWTError as exc:
             raise TokenError(f"the token is invalid ({type(exc).__name__})") from None
         return claims
 
     # -- cookie (Hono's signed-cookie format) ---------------------------------------------
-    def _sig(self, value: str) -> str:
-        mac = hmac.new(self._secret, value.encode(), hashlib.sha256).digest()
+    def _sig(self, value: str, key: bytes | None = None) -> str:
+        mac = hmac.new(key or self._secret, value.encode(), hashlib.sha256).digest()
         return base64.b64encode(mac).decode()
 
     def sign_cookie(self, token: str) -> str:
@@ -109,13 +98,14 @@ class Tokens:
         token, dot, sig = value.rpartition(".")
         if not dot or not token:
             raise TokenError("the auth cookie is malformed")
-        if not hmac.compare_digest(sig.encode(), self._sig(token).encode()):
+        if not any(hmac.compare_digest(sig.encode(), self._sig(token, key).encode())
+                   for key in (self._secret, *self._previous)):
             raise TokenError("the auth cookie's signature is invalid")
         return token
 
     # -- device cookie (OWASP: "slow down online guessing attacks with device cookies") ----
-    def _device_mac(self, account: str, nonce: str) -> str:
-        mac = hmac.new(self._secret, f"nodebase-device\0{account}\0{nonce}".encode(), hashlib.sha256)
+    def _device_mac(self, account: str, nonce: str, key: bytes | None = None) -> str:
+        mac = hmac.new(key or self._secret, f"nodebase-device\0{account}\0{nonce}".encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
 
     def sign_device(self, account: str) -> str:
@@ -128,7 +118,9 @@ class Tokens:
         nonce, dot, mac = (raw or "").partition(".")
         if not dot or not nonce or len(raw or "") > 200:
             return None
-        return nonce if hmac.compare_digest(mac.encode(), self._device_mac(account, nonce).encode()) else None
+        ok = any(hmac.compare_digest(mac.encode(), self._device_mac(account, nonce, key).encode())
+                 for key in (self._secret, *self._previous))
+        return nonce if ok else None
 
 
 V = TypeVar("V")

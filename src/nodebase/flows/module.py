@@ -61,6 +61,7 @@ class FlowsModule:
             nb.permissions.add(perm)
         self.repo = RunRepository(nb.db)
         self.services = Services(data.service, nb.settings.fetch_allow_private, {})
+        self.services.secrets = nb.secrets
         self.runner = Runner(self.repo, self.services, nb.instance_id)
         self.scheduler = Scheduler(self.runner)
         self.service = FlowsService(self.repo, self.runner, self.services, self.scheduler,

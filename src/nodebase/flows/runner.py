@@ -21,6 +21,7 @@ from nodebase.flows.definition import Flow, FlowInvalid, Lookups, parse_flow
 from nodebase.flows.execution import DONE, Execution, LeaseLost, new_state
 from nodebase.flows.repository import RunRepository
 from nodebase.flows.runs import Run, RunStatus
+from nodebase.flows.tasks.base import TaskFailed
 from nodebase.kernel import metrics
 from nodebase.kernel.caller import Caller
 from nodebase.kernel.database import Executor
@@ -28,6 +29,7 @@ from nodebase.kernel.database import Executor
 if TYPE_CHECKING:
     from nodebase.data.service import DataService
     from nodebase.flows.tasks.base import TaskContext
+    from nodebase.kernel.secrets import Secrets
 
 log = logging.getLogger("nodebase.flows")
 
@@ -41,6 +43,10 @@ class InlineResult:
     errors: list[Any]
 
 
+#: a webhook secret written as ``$secret:NAME`` names a secret of the node's provider
+SECRET_REF = "$secret:"
+
+
 class Services:
     """What tasks reach: the Data service, the outbound switch, other flows, subflow runs."""
 
@@ -48,6 +54,18 @@ class Services:
         self.data = data
         self.allow_private = allow_private
         self.flows = flows
+        #: the node's secret provider: a webhook ``secret`` of ``$secret:NAME`` is read from it
+        self.secrets: Secrets | None = None
+
+    def secret(self, value: str) -> str:
+        """``value`` itself, or for ``$secret:NAME`` the provider's secret of that name."""
+        if not value.startswith(SECRET_REF):
+            return value
+        name = value[len(SECRET_REF):]
+        found = self.secrets.text(name) if self.secrets is not None else None
+        if not found:
+            raise TaskFailed(f"the secret {name} is not set in the node's secret provider", type="webhook")
+        return found
 
     def flow(self, name: str) -> Flow | None:
         return self.flows.get(name)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from nodebase.kernel.database import Database
     from nodebase.kernel.events import EventBus
     from nodebase.kernel.permissions import PermissionRegistry
+    from nodebase.kernel.secrets import Secrets
 
 #: called with the node, returns OpenAPI path items (``{"/api/x": {"get": {...}}}``) or a part
 #: ``{"paths", "components", "tags"}``; helpers and shared components: nodebase.kernel.openapi
@@ -55,6 +56,8 @@ class Node(Protocol):
     db: Database
     events: EventBus
     permissions: PermissionRegistry
+    #: every secret (signing keys, credentials) comes from here: nodebase.kernel.secrets
+    secrets: Secrets
     instance_id: str
 
     @property

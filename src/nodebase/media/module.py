@@ -21,8 +21,9 @@ from nodebase.data.module import DataModule
 from nodebase.data.service import DELETE_AFTER
 from nodebase.kernel.errors import ConfigInvalid
 from nodebase.kernel.node import Node
+from nodebase.kernel.secrets import MEDIA_SIGNING_KEY, new_binary_key
 from nodebase.media.openapi import media_paths
-from nodebase.media.presign import UrlSigner, load_or_create_secret
+from nodebase.media.presign import UrlSigner
 from nodebase.media.service import (
     DEFAULT_EXPIRES,
     DEFAULT_MAX_SIZE,
@@ -43,6 +44,7 @@ class MediaModule:
     name = "media"
 
     def __init__(self, nb: Node, data: DataModule) -> None:
+        self.nb = nb
         self.data_dir: Path = nb.settings.resolved_data_dir
         self.storage: StorageAdapter = make_storage(nb.settings.storage_url, self.data_dir)
         data.register_system_entity(MEDIA_ENTITY, copy.deepcopy(MEDIA_ENTITY_SPEC))
@@ -127,7 +129,7 @@ class MediaModule:
 
     async def start(self, stored: dict[str, Any] | None) -> dict[str, Any]:
         if not self._started:
-            self.service.signer = UrlSigner(load_or_create_secret(self.data_dir))
+            self.service.signer = UrlSigner(self.nb.secrets.key(MEDIA_SIGNING_KEY, new_binary_key))
             await self.storage.start()
             self._started = True
         try:

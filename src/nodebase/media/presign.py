@@ -1,7 +1,8 @@
 """Node-signed URLs for local storage: HMAC-SHA256 over method, key, expiry and constraints.
 
-The 32-byte secret lives in ``<data_dir>/.media-signing.key`` (mode 0600, created on first
-start, shared by every worker through the file). It is never part of any answer or config.
+The 32-byte secret is the ``media_signing_key`` of the node's secret provider
+(nodebase.kernel.secrets; by default ``<data_dir>/.media-signing.key``, mode 0600, created on
+first start, shared by every worker through the file). It is never part of any answer or config.
 A URL carries ``expires`` (unix seconds) and ``signature`` (base64url); anything altered —
 key, expiry, content type, method — or past its expiry is refused with 403.
 """
@@ -12,41 +13,13 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import os
-import secrets
 import time
-from pathlib import Path
 
 from nodebase.kernel.errors import Forbidden
-
-KEY_FILE = ".media-signing.key"
 
 
 class SignatureInvalid(Forbidden):
     type = "SignatureException"
-
-
-def load_or_create_secret(data_dir: Path) -> bytes:
-    path = data_dir / KEY_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) >= 32:
-            return secret
-        # a torn write by a crashed process: replace it
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(secrets.token_bytes(32))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        return path.read_bytes()
-    secret = secrets.token_bytes(32)
-    try:
-        os.write(fd, secret)
-    finally:
-        os.close(fd)
-    return secret
 
 
 class UrlSigner:

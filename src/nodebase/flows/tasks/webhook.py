@@ -57,7 +57,7 @@ class WebhookTask(Task):
             headers["X-Nodebase-Event"] = str(ctx.meta["event"])
         secret = params.get("secret")
         if secret:
-            headers[signing.HEADER] = signing.sign(str(secret), body)
+            headers[signing.HEADER] = signing.sign(ctx.services.secret(str(secret)), body)
         started = time.monotonic()
         try:
             resp = await fetch("POST", url, headers=headers, body=body,
