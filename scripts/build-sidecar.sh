@@ -11,7 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-dist}"
-bash scripts/bootstrap-venv.sh sidecar
+# an existing venv with PyInstaller (the test venv has it) is used as it is: re-installing the
+# project into a venv whose tests are running could disturb them
+if ! { [ -x .venv/bin/python ] && .venv/bin/python -c "import PyInstaller" 2>/dev/null; }; then
+  bash scripts/bootstrap-venv.sh sidecar
+fi
 work="$(mktemp -d)"
 # swagger-ui-py ships 25 MB of Swagger editor bundles; the API page needs five files
 static="$(.venv/bin/python -c 'import importlib.util,pathlib;print(pathlib.Path(importlib.util.find_spec("swagger_ui").submodule_search_locations[0])/"static")')"
