@@ -53,7 +53,7 @@ def llm_stub() -> Iterator[Stub]:
 
 
 def start_node(tmp: Path, env: dict[str, str] | None = None) -> NodeServer:
-    return NodeServer(tmp, env=env).start(timeout=40)
+    return NodeServer(tmp, env=env).start()
 
 
 def member(node: NodeServer, role: str = "member", permissions: list[str] | None = None) -> httpx.Client:

@@ -28,7 +28,7 @@ def studio_node(tmp: Path, backend: str, request: pytest.FixtureRequest, env: di
         if backend == "postgres":
             pg: PostgresServer = request.getfixturevalue("postgres")
             database_url = pg.create_database(f"studio_{secrets.token_hex(4)}")
-    return NodeServer(tmp, database_url=database_url, env={**STUDIO_ENV, **(env or {})}).start(timeout=40)
+    return NodeServer(tmp, database_url=database_url, env={**STUDIO_ENV, **(env or {})}).start()
 
 
 def register(node: NodeServer, username: str = "") -> httpx.Client:
