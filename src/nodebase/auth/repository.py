@@ -16,6 +16,7 @@ from typing import Any
 
 from nodebase.kernel import jsonutil
 from nodebase.kernel.database import Database
+from nodebase.kernel.errors import Conflict
 
 PASSKEYS = "__nodebase_passkeys"
 APIKEYS = "__nodebase_apikeys"
@@ -361,9 +362,16 @@ class IdentityRepository:
         s = _Q(self.db)
         cols = ("strategy", "subject", "user_id", "email", "created_at")
         values = [ident.strategy, ident.subject, ident.user_id, ident.email, ident.created_at]
-        await self.db.execute(
-            f"INSERT INTO {s.q(IDENTITIES)} ({', '.join(s.q(c) for c in cols)}) "
-            f"VALUES ({', '.join(s.p(v) for v in values)})", s.params)
+        try:
+            await self.db.execute(
+                f"INSERT INTO {s.q(IDENTITIES)} ({', '.join(s.q(c) for c in cols)}) "
+                f"VALUES ({', '.join(s.p(v) for v in values)})", s.params)
+        except Exception as exc:
+            problem = self.db.integrity_problem(exc)
+            if problem is None or problem.kind != "unique":
+                raise
+            raise Conflict(f"This {ident.strategy} account was linked by a concurrent sign-in: sign in again",
+                           context={"reason": "already_linked", "strategy": ident.strategy}) from None
 
     async def delete(self, strategy: str, subject: str) -> None:
         s = _Q(self.db)
