@@ -208,3 +208,82 @@ def test_github_refusals(github: str) -> None:
     with pytest.raises(OAuthError) as info:
         asyncio.run(strict.profile(GITHUB_CODE, "v" * 43, None, "http://node.test/cb", SECRET))
     assert info.value.status == 502 and info.value.context == {"step": "token", "reason": "address"}
+
+
+# -- ID tokens against a JWKS served locally -------------------------------------------------------
+class FakeIssuer(BaseHTTPRequestHandler):
+    issuer = ""
+    jwks: dict[str, Any] = {}
+    jwks_hits = 0
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/.well-known/openid-configuration":
+            body: Any = {"issuer": self.issuer, "authorization_endpoint": self.issuer + "/auth",
+                         "token_endpoint": self.issuer + "/token", "jwks_uri": self.issuer + "/jwks",
+                         "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"]}
+        elif self.path == "/jwks":
+            type(self).jwks_hits += 1
+            body = self.jwks
+        else:
+            body = {}
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_id_token_signature_and_claims_are_checked() -> None:
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import OctKey, RSAKey
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeIssuer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    issuer = f"http://127.0.0.1:{server.server_address[1]}"
+    FakeIssuer.issuer = issuer
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    FakeIssuer.jwks = {"keys": [key.as_dict(private=False)]}
+    try:
+        cfg = parse({"corp": {"type": "custom_oauth", "config": {
+            "issuer": issuer, "client": {"client_id": "nb"}}}})["corp"]
+        client = ProviderClient(cfg, allow_private=True)
+        now = int(time.time())
+        good = {"iss": issuer, "sub": "u1", "aud": "nb", "exp": now + 300, "iat": now, "nonce": "n-1"}
+
+        def sign(claims: dict[str, Any], k: Any = key, header: dict[str, Any] | None = None) -> str:
+            return jwt.encode(header or {"alg": "RS256", "kid": "k1"}, claims, k)
+
+        def refused(token: str, nonce: str = "n-1") -> OAuthError:
+            with pytest.raises(OAuthError) as info:
+                asyncio.run(client.verify_id_token(token, nonce, None))
+            assert info.value.status == 401
+            return info.value
+
+        assert asyncio.run(client.verify_id_token(sign(good), "n-1", None))["sub"] == "u1"
+        assert refused(sign(good), nonce="n-2").context == {"step": "id_token", "claim": "nonce"}
+        assert refused(sign({**good, "aud": "someone-else"})).context["claim"] == "aud"
+        assert refused(sign({**good, "iss": "https://evil.example"})).context["claim"] == "iss"
+        assert refused(sign({**good, "exp": now - 3600, "iat": now - 7200})).context["claim"] == "exp"
+        # another key with the same kid: the signature fails
+        other = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+        assert "signature" in refused(sign(good, other)).message.lower()
+        # HS256 with a guessable key, and alg "none", are never accepted
+        refused(sign(good, OctKey.import_key("nb-client-secret-nb-client-secret"), {"alg": "HS256", "kid": "k1"}))
+        header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+        payload = base64.urlsafe_b64encode(json.dumps(good).encode()).rstrip(b"=").decode()
+        refused(f"{header}.{payload}.")
+        # the provider rotated its keys: an unknown kid fetches the JWKS once more
+        new = RSAKey.generate_key(2048, parameters={"kid": "k2"})
+        FakeIssuer.jwks = {"keys": [new.as_dict(private=False)]}
+        hits = FakeIssuer.jwks_hits
+        claims = asyncio.run(client.verify_id_token(sign(good, new, {"alg": "RS256", "kid": "k2"}), "n-1", None))
+        assert claims["sub"] == "u1" and FakeIssuer.jwks_hits == hits + 1
+    finally:
+        server.shutdown()
+        server.server_close()
