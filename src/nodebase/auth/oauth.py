@@ -28,10 +28,10 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from nodebase.auth.oauth_config import OAuthStrategyConfig
-from nodebase.auth.oauth_providers import OAuthError, Profile, ProviderClient
 from nodebase.auth.passwords import normalise_email
 from nodebase.auth.repository import (
     Challenge,
@@ -41,10 +41,30 @@ from nodebase.auth.repository import (
     UserAuth,
 )
 from nodebase.auth.service import AuthService, Session
-from nodebase.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from nodebase.kernel.errors import Conflict, Forbidden, NodebaseError, NotFound, ValidationFailed
 from nodebase.kernel.secrets import Secrets
 
+if TYPE_CHECKING:
+    from nodebase.auth.oauth_providers import ProviderClient
+
 ACTIONS = ("login", "register")
+
+
+class OAuthError(NodebaseError):
+    """A sign-in through a provider was refused (4xx), or the provider failed (502)."""
+
+    status = 400
+    type = "OAuthException"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who the provider says signed in."""
+
+    subject: str
+    email: str | None
+    email_verified: bool
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,8 @@ class OAuthService:
         return cfg
 
     def client(self, cfg: OAuthStrategyConfig) -> ProviderClient:
+        from nodebase.auth.oauth_providers import ProviderClient  # Authlib etc.: on first use
+
         current = self._clients.get(cfg.name)
         if current is None or current.cfg != cfg:
             current = self._clients[cfg.name] = ProviderClient(cfg, allow_private=self.allow_private)

@@ -13,6 +13,7 @@
 
 Every request goes through :func:`nodebase.kernel.outbound.fetch` (no private addresses unless
 ``fetch_allow_private``; bounded size and time). Nothing here knows users or HTTP routes.
+Imported on the first OAuth sign-in only (Authlib, joserfc and httpx cost ~0.3 s of start).
 """
 
 from __future__ import annotations
@@ -32,30 +33,13 @@ from joserfc.errors import ClaimError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
+from nodebase.auth.oauth import OAuthError, Profile
 from nodebase.auth.oauth_config import OAuthStrategyConfig
 from nodebase.kernel import jsonutil
-from nodebase.kernel.errors import NodebaseError
 from nodebase.kernel.outbound import OutboundRefused, OutboundResponse, fetch
 
 METADATA_TTL = 3600.0
 GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-
-
-class OAuthError(NodebaseError):
-    """A sign-in through a provider was refused (4xx), or the provider failed (502)."""
-
-    status = 400
-    type = "OAuthException"
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Who the provider says signed in."""
-
-    subject: str
-    email: str | None
-    email_verified: bool
-    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -288,3 +272,6 @@ class ProviderClient:
         email, verified = select_github_email(emails, user.get("email"))
         name = user.get("name") or user.get("login")
         return Profile(str(user["id"]), email, verified, name if isinstance(name, str) else None)
+
+
+__all__ = ["Authorization", "OAuthError", "Profile", "ProviderClient", "select_github_email"]
