@@ -74,3 +74,30 @@ def test_one_challenge_raced_from_two_nodes_is_taken_once(database_url: str) -> 
             await two.close()
 
     asyncio.run(run())
+
+
+def test_oauth_identities_are_unique_per_provider_account(database_url: str) -> None:
+    from nodebase.auth.repository import Identity, IdentityRepository
+    from nodebase.kernel.errors import Conflict
+
+    async def run() -> None:
+        db = open_database(database_url)
+        await db.connect()
+        try:
+            await db.execute_script(ddl(db))
+            repo = IdentityRepository(db)
+            await repo.add(Identity("oidc", "sub-1", "7", "a@x.example", 1.5))
+            await repo.add(Identity("github", "sub-1", "8", None, 2.0))  # same subject, other provider
+            got = await repo.get("oidc", "sub-1")
+            assert got == Identity("oidc", "sub-1", "7", "a@x.example", 1.5)
+            assert (await repo.of_user("github", "8")) == Identity("github", "sub-1", "8", None, 2.0)
+            assert await repo.of_user("oidc", "8") is None
+            with pytest.raises(Conflict) as info:  # a concurrent sign-in linked it first
+                await repo.add(Identity("oidc", "sub-1", "9", "b@x.example", 3.0))
+            assert info.value.context == {"reason": "already_linked", "strategy": "oidc"}
+            await repo.delete("oidc", "sub-1")
+            assert await repo.get("oidc", "sub-1") is None
+        finally:
+            await db.close()
+
+    asyncio.run(run())

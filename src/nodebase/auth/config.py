@@ -9,6 +9,7 @@ bknd's keys keep their names and meaning (``allow_register``, ``jwt``, ``cookie`
 * ``jwt.expires`` is required (tokens always expire; bknd's never do by default).
 * ``guard.enabled`` defaults to true and ``roles.admin`` always exists (secure by default).
 * ``guard.anonymous_role``, ``strategies.passkey`` and ``rate_limit`` are nodebase's.
+* OAuth strategies (``type`` ``oauth`` / ``custom_oauth``): nodebase.auth.oauth_config.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nodebase.auth.guard import Role, RolesInvalid, compile_roles
+from nodebase.auth.oauth_config import (
+    OAuthStrategyConfig,
+    is_oauth_strategy,
+    merge_defaults,
+    parse_oauth_strategy,
+)
 from nodebase.kernel.errors import ConfigInvalid
 
 DEFAULT_EXPIRES = 7 * 24 * 3600
@@ -144,6 +151,8 @@ class AuthConfig:
     anonymous_role: str | None
     roles: dict[str, Role]
     rate_limit: RateLimitConfig
+    #: OAuth2 / OpenID Connect strategies by name (nodebase.auth.oauth_config)
+    oauth: dict[str, OAuthStrategyConfig]
 
 
 class _Problems:
@@ -218,6 +227,9 @@ def _merge_defaults(doc: dict[str, Any]) -> dict[str, Any]:
                     s["config"].setdefault(k, copy.deepcopy(v))
                 s.setdefault("type", name)
                 s.setdefault("enabled", True)
+        for s in strategies.values():
+            if is_oauth_strategy(s):
+                merge_defaults(s)
     jwt = out.get("jwt")
     if isinstance(jwt, dict):
         jwt.pop("secret", None)  # never stored: see the module docstring
@@ -272,9 +284,15 @@ def parse_auth_config(raw: Any, permissions: set[str], filterable: set[str]) -> 
             p.add(f"auth.cookie.{key}", "must be a path on this server (starting with one /)")
 
     strategies = p.obj(doc, "strategies", "auth")
-    unknown = set(strategies) - {"password", "passkey"}
-    if unknown:
-        p.add("auth.strategies", f"unknown strategies {sorted(unknown)} (OAuth is not available yet)")
+    oauth: dict[str, OAuthStrategyConfig] = {}
+    for name, sdoc in strategies.items():
+        if name in ("password", "passkey"):
+            continue
+        if not is_oauth_strategy(sdoc):
+            p.add(f"auth.strategies.{name}", 'unknown strategy: OAuth strategies have "type": "oauth" '
+                                             '(google, github) or "custom_oauth" (an OpenID issuer)')
+            continue
+        oauth[name] = parse_oauth_strategy(name, sdoc, p)
     pw = strategies.get("password") if isinstance(strategies.get("password"), dict) else {}
     pw_cfg = p.obj(pw, "config", "auth.strategies.password") if pw else {}
     p.keys(pw_cfg, {"hashing", "minLength", "maxLength"}, "auth.strategies.password.config")
@@ -339,6 +357,12 @@ def parse_auth_config(raw: Any, permissions: set[str], filterable: set[str]) -> 
     for key, value in (("default_role_register", default_role), ("guard.anonymous_role", anonymous_role)):
         if value is not None and roles and value not in roles:
             p.add(f"auth.{key}", f"unknown role {value!r} (roles: {sorted(roles)})")
+    for strategy in oauth.values():
+        key = f"strategies.{strategy.name}.config.default_role"
+        if strategy.default_role is not None and roles and strategy.default_role not in roles:
+            p.add(f"auth.{key}", f"unknown role {strategy.default_role!r} (roles: {sorted(roles)})")
+        if strategy.default_role == "admin":
+            p.add(f"auth.{key}", "signing up can never grant the admin role")
     if default_role == "admin":
         p.add("auth.default_role_register", "registration can never grant the admin role")
     if anonymous_role == "admin":
@@ -359,5 +383,6 @@ def parse_auth_config(raw: Any, permissions: set[str], filterable: set[str]) -> 
         anonymous_role=anonymous_role,
         roles=roles,
         rate_limit=rate_limit,
+        oauth=oauth,
     )
     return cfg, doc

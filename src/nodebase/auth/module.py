@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any
 from nodebase.auth.config import AuthConfig, default_auth_config, parse_auth_config
 from nodebase.auth.guard import RoleGuard
 from nodebase.auth.middleware import AuthMiddleware, caller_of
+from nodebase.auth.oauth import OAuthService
+from nodebase.auth.oauth_config import is_oauth_strategy, secret_name
+from nodebase.auth.oauth_routes import oauth_routes
 from nodebase.auth.openapi import auth_openapi
 from nodebase.auth.plain import plain_routes
 from nodebase.auth.ratelimit import make_limiter
 from nodebase.auth.repository import (
     ApiKeyRepository,
     ChallengeRepository,
+    IdentityRepository,
     PasskeyRepository,
     UserRepository,
     ddl,
@@ -24,10 +28,11 @@ from nodebase.auth.service import AuthService
 from nodebase.auth.tokens import Tokens
 from nodebase.auth.transport import routes
 from nodebase.data.module import DataModule
+from nodebase.kernel.errors import ConfigInvalid
 from nodebase.kernel.forwarded import ClientAddress
 from nodebase.kernel.node import Node
 from nodebase.kernel.permissions import Permission
-from nodebase.kernel.secrets import AUTH_SIGNING_KEY
+from nodebase.kernel.secrets import AUTH_SIGNING_KEY, SecretError
 
 if TYPE_CHECKING:
     from nodebase.auth.passkeys import PasskeyService
@@ -69,8 +74,11 @@ class AuthModule:
         self._previous: list[bytes] = []
         #: the client's address for rate limits (setting ``trusted_proxies``)
         self.client_address = ClientAddress(nb.settings.trusted_proxies)
+        self.oauth = OAuthService(self.service, IdentityRepository(nb.db), ChallengeRepository(nb.db),
+                                  nb.secrets, allow_private=nb.settings.fetch_allow_private)
         nb.add_routes(routes())
         nb.add_routes(plain_routes())
+        nb.add_routes(oauth_routes())  # after every fixed /api/auth/<x>/<y> route
         nb.add_openapi(auth_openapi)
         nb.add_asgi_wrapper(lambda app: AuthMiddleware(app, self.service))
         nb.set_authenticator(caller_of)
@@ -115,7 +123,32 @@ class AuthModule:
         self._install(cfg)
         return doc
 
+    def _take_client_secrets(self, doc: dict[str, Any]) -> None:
+        """Move ``client.client_secret`` of OAuth strategies (bknd's place for it) into the
+        secret provider; the document never holds it."""
+        strategies = doc.get("strategies")
+        if not isinstance(strategies, dict):
+            return
+        for name, sdoc in strategies.items():
+            client = sdoc.get("config", {}).get("client") if is_oauth_strategy(sdoc) and \
+                isinstance(sdoc.get("config"), dict) else None
+            if not isinstance(client, dict) or "client_secret" not in client:
+                continue
+            value = client.pop("client_secret")
+            if value in (None, "") or (isinstance(value, str) and set(value) == {"*"}):
+                continue  # not sent, or the masked value sent back
+            if not isinstance(value, str) or not isinstance(name, str) or len(value) > 4096:
+                raise ConfigInvalid([{"path": f"auth.strategies.{name}.config.client.client_secret",
+                                      "error": "must be a string"}])
+            try:
+                self.nb.secrets.put(secret_name(name), value.encode())
+            except SecretError as exc:
+                raise ConfigInvalid([{"path": f"auth.strategies.{name}.config.client.client_secret",
+                                      "error": str(exc)}]) from None
+
     async def apply_config(self, doc: dict[str, Any], *, drop: bool) -> dict[str, Any]:
+        self._parse(doc)  # validate before any secret is stored
+        self._take_client_secrets(doc)
         cfg, normalised = self._parse(doc)
         self._install(cfg)
         return normalised

@@ -86,6 +86,43 @@ def _op(op_id: str, summary: str, responses: dict[str, Any], *, permission: str 
     return {**op, **extra, "responses": responses}
 
 
+def _oauth_paths(b: str, signed_in: dict[str, Any]) -> dict[str, Any]:
+    """bknd's OAuth strategy routes (nodebase.auth.oauth_routes)."""
+    name = path_param("name", {"type": "string"}, "The OAuth strategy's name (auth.strategies.<name>)")
+    action = path_param("action", {"type": "string", "enum": ["login", "register"]}, "login or register")
+    back = query_param("redirect", {"type": "string"}, "Where to return after signing in: a path on this "
+                       "server or a URL under the strategy's return_urls")
+    begun_ok = ok({"type": "object", "properties": {"url": {"type": "string"}, "challenge": {"type": "string"},
+                                               "action": {"type": "string"}},
+                "required": ["url", "challenge", "action"]},
+               "Token mode: the provider URL to open and the state to send back as X-State-Challenge")
+    to_provider = {"description": "Browser flow: to the provider, with the _challenge state cookie"}
+    state_header = {"name": "X-State-Challenge", "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": "Token mode: the challenge the login route returned"}
+    return {
+        f"{b}/{{name}}/{{action}}": {
+            "get": _op("auth_oauth_begin", "Start signing in with a provider (token mode, or a browser "
+                       "navigation)", {"200": begun_ok, "302": to_provider, **errors(400, 404, 502)},
+                       parameters=[name, action, back], security=[]),
+            "post": _op("auth_oauth_begin_form", "Start signing in with a provider (browser flow)",
+                        {"302": to_provider, **errors(400, 404, 415, 502)},
+                        parameters=[name, action, back], security=[]),
+        },
+        f"{b}/{{name}}/callback": {"get": _op(
+            "auth_oauth_callback", "The provider's redirect back: sign in (or create / link the account)",
+            {**signed_in, "302": REDIRECT, **errors(400, 401, 403, 404, 409, 502)},
+            parameters=[name, query_param("code", {"type": "string"}, "The authorization code"),
+                        query_param("state", {"type": "string"}, "The state sent to the provider"),
+                        state_header], security=[])},
+        f"{b}/{{name}}/token": {"get": _op(
+            "auth_oauth_token", "Token mode's landing page: the code",
+            {"200": ok({"type": "object", "properties": {"code": {"type": ["string", "null"]}},
+                        "required": ["code"]}), **errors(404)},
+            parameters=[name, query_param("code", {"type": "string"}, "The authorization code")],
+            security=[])},
+    }
+
+
 def auth_openapi(nb: Any) -> dict[str, Any]:
     """The Auth module's part of the document (see ``nodebase.kernel.openapi``)."""
     names = component_names(nb.data.schema)
@@ -290,6 +327,7 @@ def auth_openapi(nb: Any) -> dict[str, Any]:
                                       "required": ["ok"]}), **errors(401, 404)},
                           parameters=passkey_id),
         },
+        **_oauth_paths(b, signed_in),
         "/auth/passkeys": {"get": _op(
             "auth_passkey_page", "A page that signs in and manages passkeys in the browser",
             {"200": {"description": "HTML page",

@@ -1,4 +1,5 @@
-"""SQL of the auth module: the ``users`` entity's secret columns, passkeys, API keys, challenges.
+"""SQL of the auth module: the ``users`` entity's secret columns, passkeys, API keys, challenges
+(WebAuthn challenges and OAuth sign-in states), linked OAuth identities.
 
 Knows SQL, nothing of HTTP. The ``users`` table belongs to the Data module (it is a system
 entity, created by schema sync); user rows are created through the Data service (validation,
@@ -15,10 +16,12 @@ from typing import Any
 
 from nodebase.kernel import jsonutil
 from nodebase.kernel.database import Database
+from nodebase.kernel.errors import Conflict
 
 PASSKEYS = "__nodebase_passkeys"
 APIKEYS = "__nodebase_apikeys"
 CHALLENGES = "__nodebase_auth_challenges"
+IDENTITIES = "__nodebase_oauth_identities"
 USERS = "users"
 
 
@@ -72,8 +75,8 @@ class UserRepository:
         sql = f"{self._select()} WHERE {s.q('id')} = {s.p(id)}"
         return self._row(await self.db.fetch_one(sql, s.params))
 
-    async def set_password(self, id: Any, password_hash: str) -> int | None:
-        """Store a new hash and bump the token version; returns the new version."""
+    async def set_password(self, id: Any, password_hash: str | None) -> int | None:
+        """Store a new hash (None: no password) and bump the token version; returns the new version."""
         s = _Q(self.db)
         tv = s.q("token_version")
         sql = (f"UPDATE {s.q(USERS)} SET {s.q('strategy_value')} = {s.p(password_hash)}, "
@@ -321,6 +324,61 @@ class ChallengeRepository:
         return Challenge(challenge, purpose, row[0], jsonutil.loads(row[1], what="challenge"), float(row[2]))
 
 
+@dataclass(frozen=True)
+class Identity:
+    """An account at an OAuth provider linked to a user: (strategy, subject) → user."""
+
+    strategy: str
+    subject: str
+    user_id: str
+    email: str | None
+    created_at: float
+
+
+class IdentityRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _select(self) -> str:
+        q = self.db.dialect.quote
+        cols = ", ".join(q(c) for c in ("strategy", "subject", "user_id", "email", "created_at"))
+        return f"SELECT {cols} FROM {q(IDENTITIES)}"
+
+    @staticmethod
+    def _row(r: Sequence[Any] | None) -> Identity | None:
+        return Identity(r[0], r[1], r[2], r[3], float(r[4])) if r else None
+
+    async def get(self, strategy: str, subject: str) -> Identity | None:
+        s = _Q(self.db)
+        sql = f"{self._select()} WHERE {s.q('strategy')} = {s.p(strategy)} AND {s.q('subject')} = {s.p(subject)}"
+        return self._row(await self.db.fetch_one(sql, s.params))
+
+    async def of_user(self, strategy: str, user_id: str) -> Identity | None:
+        s = _Q(self.db)
+        sql = f"{self._select()} WHERE {s.q('strategy')} = {s.p(strategy)} AND {s.q('user_id')} = {s.p(user_id)}"
+        return self._row(await self.db.fetch_one(sql, s.params))
+
+    async def add(self, ident: Identity) -> None:
+        s = _Q(self.db)
+        cols = ("strategy", "subject", "user_id", "email", "created_at")
+        values = [ident.strategy, ident.subject, ident.user_id, ident.email, ident.created_at]
+        try:
+            await self.db.execute(
+                f"INSERT INTO {s.q(IDENTITIES)} ({', '.join(s.q(c) for c in cols)}) "
+                f"VALUES ({', '.join(s.p(v) for v in values)})", s.params)
+        except Exception as exc:
+            problem = self.db.integrity_problem(exc)
+            if problem is None or problem.kind != "unique":
+                raise
+            raise Conflict(f"This {ident.strategy} account was linked by a concurrent sign-in: sign in again",
+                           context={"reason": "already_linked", "strategy": ident.strategy}) from None
+
+    async def delete(self, strategy: str, subject: str) -> None:
+        s = _Q(self.db)
+        await self.db.execute(f"DELETE FROM {s.q(IDENTITIES)} WHERE {s.q('strategy')} = {s.p(strategy)} "
+                              f"AND {s.q('subject')} = {s.p(subject)}", s.params)
+
+
 def ddl(db: Database) -> list[str]:
     q = db.dialect.quote
     real = "DOUBLE PRECISION"
@@ -340,4 +398,9 @@ def ddl(db: Database) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {q(CHALLENGES)} ("
         f"{q('challenge')} TEXT PRIMARY KEY, {q('purpose')} TEXT NOT NULL, {q('user_id')} TEXT, "
         f"{q('data')} TEXT NOT NULL, {q('expires_at')} {real} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {q(IDENTITIES)} ("
+        f"{q('strategy')} TEXT NOT NULL, {q('subject')} TEXT NOT NULL, {q('user_id')} TEXT NOT NULL, "
+        f"{q('email')} TEXT, {q('created_at')} {real} NOT NULL, "
+        f"PRIMARY KEY ({q('strategy')}, {q('subject')}))",
+        f"CREATE INDEX IF NOT EXISTS {q('idx_nb_oauth_user')} ON {q(IDENTITIES)} ({q('user_id')})",
     ]

@@ -207,10 +207,11 @@ class AuthService:
             extra[key] = value
         return extra
 
-    async def _create(self, email: str, password: str, role: str | None,
-                      extra: dict[str, Any]) -> dict[str, Any]:
-        values = {**extra, "email": email, "strategy": "password",
-                  "strategy_value": await hash_password(password), "role": role, "token_version": 0,
+    async def _create(self, email: str, password: str | None, role: str | None,
+                      extra: dict[str, Any], strategy: str = "password") -> dict[str, Any]:
+        hashed = await hash_password(password) if password is not None else None
+        values = {**extra, "email": email, "strategy": strategy,
+                  "strategy_value": hashed, "role": role, "token_version": 0,
                   "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
         try:
             row = await self.data.create("users", values, SYSTEM)
@@ -255,6 +256,10 @@ class AuthService:
         password = check_password(body.get("password"), cfg.password.min_length, cfg.password.max_length)
         role = self._check_role(body.get("role"))
         return await self._create(email, password, role, extra)
+
+    async def create_external_user(self, email: str, strategy: str, role: str | None) -> dict[str, Any]:
+        """A user signed up through an external strategy (OAuth): no password."""
+        return await self._create(email, None, self._check_role(role), {}, strategy)
 
     async def login(self, body: Any, ip: str, device_cookie: str | None = None) -> Session:
         """Password sign-in; ``device_cookie`` is the client's ``nb_device`` cookie, if any."""

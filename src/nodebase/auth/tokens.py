@@ -103,6 +103,11 @@ class Tokens:
             raise TokenError("the auth cookie's signature is invalid")
         return token
 
+    def mac(self, label: str, value: str) -> str:
+        """An HMAC of ``value`` for one use (``label``), e.g. the OAuth state cookie."""
+        mac = hmac.new(self._secret, f"nodebase-{label}\0{value}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+
     # -- device cookie (OWASP: "slow down online guessing attacks with device cookies") ----
     def _device_mac(self, account: str, nonce: str, key: bytes | None = None) -> str:
         mac = hmac.new(key or self._secret, f"nodebase-device\0{account}\0{nonce}".encode(), hashlib.sha256)

@@ -248,6 +248,9 @@ async def strategies(request: Request) -> Response:
     if cfg.passkey.enabled or include_disabled:
         out["passkey"] = {"enabled": cfg.passkey.enabled, "type": "passkey",
                           "config": {"user_verification": cfg.passkey.user_verification}}
+    for name, strategy in cfg.oauth.items():
+        if strategy.enabled or include_disabled:
+            out[name] = strategy.public()
     return json({"strategies": out, "basepath": BASE})
 
 

@@ -31,6 +31,7 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     416: ("RangeNotSatisfiable", "The requested range is outside the file"),
     422: ("Unprocessable", "The query or body names an unknown field or has a value of the wrong type"),
     429: ("TooManyRequests", "Too many attempts: wait for Retry-After seconds"),
+    502: ("BadGateway", "An upstream service (an OAuth provider) could not be reached or answered wrongly"),
 }
 
 ERROR_SCHEMA: Schema = {

@@ -188,6 +188,14 @@ class Secrets:
         value = self.get(name)
         return value.decode() if value is not None else None
 
+    def put(self, name: str, value: bytes) -> None:
+        """Store a secret an operator gave (e.g. an OAuth client secret sent through the config
+        API). One set in the environment cannot be replaced from here."""
+        if self.env.get(name) is not None:
+            raise SecretError(f"{name} is set in the environment ({ENV_PREFIX}{name.upper()}): change it there")
+        self.store.put(name, value)
+        self._seen.add(value)
+
     def key(self, name: str, generate: Callable[[], bytes] | None = None) -> bytes:
         """A signing key: read it, or generate and store it once (≥ 32 bytes)."""
         value = self.get(name)
