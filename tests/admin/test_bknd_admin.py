@@ -55,7 +55,9 @@ def accounts(server: NodeServer) -> dict[str, Any]:
                     "headers": {"Authorization": "Bearer " + r.json()["token"]}}
     with server.client(headers=out["admin"]["headers"]) as admin:
         # as with bknd when its admin is not at "/": a form sign-in goes to cookie.pathSuccess
-        r = admin.post("/api/system/config/set/auth", json={"cookie": {"pathSuccess": BASE}})
+        r = admin.post("/api/system/config/set/auth", json={
+            "cookie": {"pathSuccess": BASE},
+            "roles": {"editor": {"permissions": ["system.access.api", "data.entity.read"]}}})
         assert r.status_code == 202, r.text
         add_entity(admin, "posts", {"title": {"type": "text", "config": {"required": True}},
                                     "views": {"type": "number"},
@@ -144,6 +146,8 @@ def page(server: NodeServer) -> Iterator[Any]:
             p.set_default_timeout(20_000)
             p.problems = []  # type: ignore[attr-defined]
             p.on("pageerror", lambda e: p.problems.append(f"page error: {e}"))  # type: ignore[attr-defined]
+            p.on("console", lambda m: p.problems.append(f"console error: {m.text[:300]}")  # type: ignore[attr-defined]
+                 if m.type == "error" else None)
             p.on("response", lambda r: p.problems.append(f"{r.status} {r.request.method} {r.url}")  # type: ignore[attr-defined]
                  if "/api/" in r.url and r.status >= 400 else None)
             yield p
@@ -208,7 +212,36 @@ def test_bknd_admin_in_chromium(server: NodeServer, accounts: dict[str, Any], pa
 
     # users, roles, settings
     _visit(page, server, "/data/entity/users", admin["email"])
-    _visit(page, server, "/auth/roles", "admin")
+    _visit(page, server, "/auth/roles", "editor")
+
+    # a role: bknd's editor shows the permissions nodebase stores as names, and saves objects
+    _visit(page, server, "/auth/roles/edit/editor", "data.entity.create")
+
+    def switch(name: str) -> Any:
+        return page.get_by_text(name, exact=True).locator(
+            "xpath=ancestor::div[contains(@class,'border-muted')][1]//button[@role='switch']")
+
+    assert switch("data.entity.read").get_attribute("aria-checked") == "true"
+    assert switch("data.entity.create").get_attribute("aria-checked") == "false"
+    switch("data.entity.create").click()
+    with page.expect_response(lambda r: "/api/system/config/" in r.url and r.request.method != "GET") as done:
+        page.get_by_role("button", name="Update", exact=True).click()
+    assert done.value.status == 202, done.value.text()
+    with server.client(headers=admin["headers"]) as api:
+        role = api.get("/api/system/config/auth").json()["config"]["roles"]["editor"]
+        granted = {p["permission"] if isinstance(p, dict) else p for p in role["permissions"]}
+        assert granted == {"system.access.api", "data.entity.read", "data.entity.create"}
+
+    # the auth settings form loads and saves
+    _visit(page, server, "/auth/settings", "Allow User Registration")
+    page.fill('input[name="cookie.pathLoggedOut"]', BASE)
+    with page.expect_response(lambda r: "/api/system/config/set/auth" in r.url) as done:
+        page.get_by_role("button", name="Update", exact=True).click()
+    assert done.value.status == 202, done.value.text()
+    with server.client(headers=admin["headers"]) as api:
+        cookie = api.get("/api/system/config/auth").json()["config"]["cookie"]
+        assert cookie["pathLoggedOut"] == BASE and cookie["pathSuccess"] == BASE
+
     _visit(page, server, "/auth/strategies", "Password")
     for section, text in (("server", "Cors"), ("data", "Entities"), ("auth", "Jwt"), ("media", "Basepath"),
                           ("flows", "Flows")):

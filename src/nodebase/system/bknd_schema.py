@@ -232,7 +232,7 @@ def auth_schema() -> S:
             "minLength": _int(minimum=1, default=8), "maxLength": _int(minimum=1, default=1024),
         })),
         _typed("passkey", {"enabled": _bool(True)}, config=_obj({
-            "rp_id": {"type": ["string", "null"]}, "rp_name": _str(default="nodebase"),
+            "rp_id": _str(description="empty: the request's host"), "rp_name": _str(default="nodebase"),
             "origins": _strings(),
             "user_verification": _str(enum=["required", "preferred", "discouraged"], default="required"),
             "resident_key": _str(enum=["required", "preferred", "discouraged"], default="preferred"),
@@ -241,11 +241,11 @@ def auth_schema() -> S:
     ]
     return _obj({
         "enabled": _bool(True), "basepath": _str(default="/api/auth"), "entity_name": _str(default="users"),
-        "allow_register": _bool(True), "default_role_register": {"type": ["string", "null"]},
+        "allow_register": _bool(True), "default_role_register": _str(description="empty: none"),
         "jwt": _obj({
             "alg": _str(enum=["HS256", "HS384", "HS512"], default="HS256"),
             "fields": {"type": "array", "items": {"type": "string"}, "default": ["id", "email", "role"]},
-            "expires": _int(minimum=1, description="seconds"), "issuer": {"type": ["string", "null"]},
+            "expires": _int(minimum=1, description="seconds"), "issuer": _str(description="empty: none"),
             "revalidate": _int(minimum=0, description="seconds between checks that the user still exists"),
         }),
         "cookie": _obj({
@@ -255,7 +255,7 @@ def auth_schema() -> S:
             "pathSuccess": _str(default="/"), "pathLoggedOut": _str(default="/"),
         }),
         "strategies": _record({"anyOf": strategies}),
-        "guard": _obj({"enabled": _bool(True), "anonymous_role": {"type": ["string", "null"]}}),
+        "guard": _obj({"enabled": _bool(True), "anonymous_role": _str(description="empty: none")}),
         "roles": _record(role),
         "rate_limit": _obj({
             "enabled": _bool(True), "window": _int(minimum=1), "free_attempts": _int(minimum=0),
@@ -263,6 +263,19 @@ def auth_schema() -> S:
             "max_per_account": _int(minimum=0), "register_per_ip": _int(minimum=0),
         }),
     }, description="Users, sign-in strategies, tokens, cookies, roles")
+
+
+def _role(role: S) -> S:
+    """A role as bknd's ``Role.toJSON``: permissions always as objects (the role editor reads
+    ``permission``), the flags always present."""
+    perms = [{"permission": p, "policies": [], "effect": "allow"} if isinstance(p, str)
+             else {"policies": [], "effect": "allow", **p} for p in role.get("permissions") or []]
+    return {**role, "permissions": perms, "is_default": bool(role.get("is_default")),
+            "implicit_allow": bool(role.get("implicit_allow"))}
+
+
+def auth_config(doc: S) -> S:
+    return {**doc, "roles": {name: _role(r) for name, r in (doc.get("roles") or {}).items()}}
 
 
 # -- media ---------------------------------------------------------------------------------
@@ -325,14 +338,31 @@ def schemas() -> S:
             "media": media_schema(), "flows": flows_schema(tasks, triggers)}
 
 
+def _without_nulls(value: Any) -> Any:
+    """bknd leaves an unset optional key out; its forms fail on a ``null`` (e.g. the auth
+    settings page on ``jwt.issuer: null``)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def module_view(nb: Any, name: str, doc: S) -> S:
+    """One module's config as bknd's ``Module.toJSON`` prints it (also the ``config`` of the
+    202 answers to config changes, which bknd's UI puts in place of what it had)."""
+    if name == "data":
+        return data_config(nb.data, doc)
+    if name == "auth":
+        return auth_config(_without_nulls(doc))
+    return doc
+
+
 def bknd_config(nb: Any, *, secrets: bool) -> S:
     """The node's configuration as bknd's ``App.toJSON(secrets)``."""
     docs = nb.config.all(secrets=secrets)
     out: S = {"version": CONFIG_VERSION, "server": server_config(nb.settings.cors_origins)}
     for name, doc in docs.items():
-        if name == "version":
-            continue
-        out[name] = data_config(nb.data, doc) if name == "data" else doc
+        if name != "version":
+            out[name] = module_view(nb, name, doc)
     out.setdefault("flows", {"basepath": "/api/flows", "flows": {}})
     return out
 

@@ -77,7 +77,10 @@ def _change(op: str) -> Any:
             drop=truthy(request.query_params.get("drop")),
             force=truthy(request.query_params.get("force")),
         )
-        return json({"success": True, "module": module, "config": config}, status=202)
+        from nodebase.system.bknd_schema import module_view
+
+        return json({"success": True, "module": module, "config": module_view(nb, module, config)},
+                    status=202)
 
     return handler
 
