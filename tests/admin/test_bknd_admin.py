@@ -210,6 +210,21 @@ def test_bknd_admin_in_chromium(server: NodeServer, accounts: dict[str, Any], pa
         assert "from-bknd.txt" in names, files
         assert api.get("/api/media/file/from-bknd.txt").content == upload.read_bytes()
 
+    # add a field in bknd's schema editor: it saves the entity's fields whole, in bknd's keys
+    _visit(page, server, "/data/schema/entity/posts", "Add Field")
+    page.get_by_role("button", name="Add Field").first.click()
+    page.get_by_role("button", name="Boolean", exact=True).click()
+    page.fill("input[name='fields.4.name']", "published")
+    with page.expect_response(lambda r: "/api/system/config/overwrite/data/entities.posts.fields" in r.url) as done:
+        page.get_by_role("button", name="Update", exact=True).click()
+    assert done.value.status == 202, done.value.text()
+    with server.client(headers=admin["headers"]) as api:
+        fields = api.get("/api/system/config/data").json()["config"]["entities"]["posts"]["fields"]
+        assert fields["published"]["type"] == "boolean"
+        assert fields["slug"]["config"]["unique"] is True  # nodebase's option bknd never showed is kept
+        r = api.post("/api/data/entity/posts", json=[{"title": "a", "slug": "same"}, {"title": "b", "slug": "same"}])
+        assert r.status_code == 409, r.text
+
     # users, roles, settings
     _visit(page, server, "/data/entity/users", admin["email"])
     _visit(page, server, "/auth/roles", "editor")

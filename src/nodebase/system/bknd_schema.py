@@ -197,6 +197,27 @@ def _bknd_field(entity: str, name: str, field: S, indices: S) -> S:
     return {**field, "config": config}
 
 
+def keep_nodebase_keys(doc: S, path: str | None, value: Any) -> Any:
+    """bknd's schema editor saves an entity's fields whole (``overwrite entities.<e>.fields``)
+    in bknd's keys, so nodebase's own field options it was never shown (``unique``, ``index``,
+    ``integer``, a json field's ``schema``) would silently go. A field that keeps its type keeps
+    them unless the new config names them (``"unique": false`` still removes one)."""
+    parts = (path or "").split(".")
+    if len(parts) != 3 or parts[0] != "entities" or parts[2] != "fields" or not isinstance(value, dict):
+        return value
+    current = ((doc.get("entities") or {}).get(parts[1]) or {}).get("fields") or {}
+    out = {}
+    for name, spec in value.items():
+        old = current.get(name)
+        if isinstance(spec, dict) and isinstance(old, dict) and old.get("type") == spec.get("type"):
+            kept = {k: v for k, v in (old.get("config") or {}).items()
+                    if k in _NOT_BKND["*"] + _NOT_BKND.get(str(old.get("type")), ())}
+            if kept:
+                spec = {**spec, "config": {**kept, **(spec.get("config") or {})}}
+        out[name] = spec
+    return out
+
+
 def data_config(data: Any, doc: S) -> S:
     """The data config as bknd's ``AppData.toJSON``: every entity (system ones too) with its
     primary field, field configs in bknd's keys, unique and indexed fields as indices."""

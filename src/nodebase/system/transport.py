@@ -72,6 +72,10 @@ def _change(op: str) -> Any:
         module = request.path_params["module"]
         path = request.path_params.get("path")
         value = await read_json(request, required=op != "remove") if op != "remove" else None
+        if module == "data" and op == "overwrite":
+            from nodebase.system.bknd_schema import keep_nodebase_keys
+
+            value = keep_nodebase_keys(nb.config.get("data"), path, value)
         config = await nb.config.change(
             module, op, path, value,
             drop=truthy(request.query_params.get("drop")),
