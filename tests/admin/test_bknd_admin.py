@@ -262,4 +262,10 @@ def test_bknd_admin_in_chromium(server: NodeServer, accounts: dict[str, Any], pa
                           ("flows", "Flows")):
         _visit(page, server, f"/settings/{section}", text)
 
+    # sign out from bknd's user menu: back to its sign-in page, the cookie gone
+    page.get_by_role("button", name=admin["email"][0].upper(), exact=True).click()
+    page.get_by_text("Logout", exact=True).click()
+    page.wait_for_url(f"**{BASE}/auth/login")
+    assert [c for c in page.context.cookies() if c["name"] == "auth"] == []
+
     assert page.problems == []  # type: ignore[attr-defined]

@@ -247,10 +247,10 @@ def auth_schema() -> S:
     })
     strategies = [
         _typed("password", {"enabled": _bool(True)}, config=_obj({
-            "hashing": _str(enum=["argon2id", "bcrypt", "sha256", "plain"], default="argon2id",
-                            description="new passwords are hashed with argon2id; the others are "
-                                        "verified for accounts imported from bknd"),
-            "minLength": _int(minimum=1, default=8), "maxLength": _int(minimum=1, default=1024),
+            "hashing": _str(enum=["argon2id"], default="argon2id",
+                            description="argon2id only (bknd's unsalted sha256 is refused)"),
+            "minLength": _int(minimum=8, maximum=128, default=8),
+            "maxLength": _int(minimum=8, maximum=4096, default=1024),
         })),
         _typed("passkey", {"enabled": _bool(True)}, config=_obj({
             "rp_id": _str(description="empty: the request's host"), "rp_name": _str(default="nodebase"),
