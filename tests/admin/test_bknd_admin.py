@@ -98,6 +98,10 @@ def test_schema_answers_bknd_shape(server: NodeServer, accounts: dict[str, Any])
         read = next(p for p in body["permissions"] if p["name"] == "data.entity.read")
         assert read["filterable"] is True
         assert read["context"]["type"] == "object" and read["context"]["required"] == ["entity"]
+        listed = admin.get("/api/system/permissions").json()
+        assert listed["permissions"] == body["permissions"]
+        user_ctx = listed["context"]["properties"]["user"]["properties"]
+        assert set(user_ctx) == {"id", "email", "role"} and user_ctx["email"]["type"] == "string"
         assert admin.get("/api/system/config").json()["data"]["entities"].keys() == {"posts"}  # unchanged
         one = admin.get("/api/system/schema/auth?config=1").json()
         assert one["module"] == "auth" and one["config"]["strategies"]["password"]["type"] == "password"
@@ -114,6 +118,12 @@ def test_passkey_strategy_login_route(server: NodeServer, accounts: dict[str, An
         r = c.post("/api/auth/passkey/login", data={}, headers={"Referer": server.url + BASE + "/auth/login"})
         assert r.status_code == 303
         assert r.headers["location"] == "/auth/passkeys?redirect=%2Fbknd%2Fauth%2Flogin"
+
+
+def test_missing_bundle_stops_the_node(tmp_path: Path) -> None:
+    node = NodeServer(tmp_path / "node", env={"NODEBASE_BKND_ADMIN_DIR": str(tmp_path / "nothing")})
+    with pytest.raises(RuntimeError, match="no bknd admin bundle there"):
+        node.start()
 
 
 def test_shell_and_redirects(server: NodeServer, accounts: dict[str, Any]) -> None:

@@ -408,3 +408,17 @@ def permission_context(entry: S) -> S:
 
 def bknd_permissions(nb: Any) -> list[S]:
     return [permission_context(p) for p in nb.permissions.describe()]
+
+
+def guard_context(nb: Any) -> S:
+    """The policy context bknd's role editor offers (``AppAuth.getGuardContextSchema``): the
+    signed-in user's token fields."""
+    from nodebase.data.describe import entity_json_schema
+
+    users = nb.data.schema.entities.get("users")
+    if users is None or "auth" not in nb.config.modules:
+        return {"type": "object"}
+    fields = (nb.config.get("auth").get("jwt") or {}).get("fields") or []
+    props = entity_json_schema(users)["properties"]
+    return {"type": "object", "properties": {"user": {
+        "type": "object", "properties": {f: props[f] for f in fields if f in props}}}}

@@ -91,7 +91,9 @@ def _change(op: str) -> Any:
 
 async def permissions(request: Request) -> Response:
     nb = request.app.state.nb
-    return json({"permissions": nb.permissions.describe(), "context": {"type": "object"}})
+    from nodebase.system.bknd_schema import bknd_permissions, guard_context
+
+    return json({"permissions": bknd_permissions(nb), "context": guard_context(nb)})
 
 
 async def schema(request: Request) -> Response:
