@@ -107,6 +107,10 @@ class Nodebase:
 
             self.chat = self.apps["chat"] = ChatApp(self, self.data, self.auth, self.realtime)
         self.admin = AdminModule(self)
+        if self.settings.bknd_admin_dir:  # bknd's own admin UI, from an npm install (docs/admin.md)
+            from nodebase.admin.bknd_bundle import BkndAdmin
+
+            self.bknd_admin = BkndAdmin(self, self.settings.bknd_admin_dir, self.settings.bknd_admin_path)
 
     # -- kernel.node.Node --------------------------------------------------------------------
     @property

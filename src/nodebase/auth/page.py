@@ -122,8 +122,16 @@ PASSKEY_PAGE = """<!doctype html>
   };
   window.nb = nb;
 
-  $("btn-login").onclick = async () => { await nb.login($("email").value, $("password").value); nb.refreshList(); };
-  $("btn-passkey").onclick = async () => { await nb.loginPasskey($("email").value || null); nb.refreshList(); };
+  // ?redirect=<path on this server>: where to go once signed in (POST /api/auth/passkey/login
+  // sends a browser here, e.g. from bknd's admin sign-in page)
+  const back = new URLSearchParams(location.search).get("redirect");
+  nb.returnTo = back && back.startsWith("/") && !back.startsWith("//") && !back.includes("\\\\") ? back : null;
+  function signedIn(r) {
+    if (nb.returnTo && r && r.status === 200) { location.assign(nb.returnTo); return; }
+    nb.refreshList();
+  }
+  $("btn-login").onclick = async () => signedIn(await nb.login($("email").value, $("password").value));
+  $("btn-passkey").onclick = async () => signedIn(await nb.loginPasskey($("email").value || null));
   $("btn-logout").onclick = () => nb.logout();
   $("btn-register").onclick = () => nb.registerPasskey($("pkname").value);
   if (nb.token) nb.refreshList();

@@ -12,7 +12,7 @@ import contextlib
 import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -380,6 +380,22 @@ async def passkey_login_verify(request: Request) -> Response:
     return _session_response(request, module, session)
 
 
+async def passkey_login_start(request: Request) -> Response:
+    """``POST /passkey/login``: where bknd's sign-in page sends a listed strategy. A passkey
+    sign-in runs in the browser, so a form post is sent to the passkey page (which comes back
+    to ``?redirect=``, the referring page or ``cookie.pathSuccess``); a JSON request learns the
+    two routes to call."""
+    module = _auth(request)
+    if is_json_request(request):
+        raise BadRequest(
+            "A passkey sign-in takes two requests: POST /api/auth/passkey/login/options, then "
+            "POST /api/auth/passkey/login/verify with the browser's credential",
+            context={"options": BASE + "/passkey/login/options", "verify": BASE + "/passkey/login/verify"})
+    back = _local_path(request, request.query_params.get("redirect")) or \
+        _local_path(request, request.headers.get("referer")) or module.service.config.cookie.path_success
+    return RedirectResponse("/auth/passkeys?" + urlencode({"redirect": back}), status_code=303)
+
+
 async def passkeys_list(request: Request) -> Response:
     """The signed-in user's passkeys."""
     module = _auth(request)
@@ -433,6 +449,7 @@ def routes() -> list[Route]:
         Route(b + "/apikeys/{id}", apikeys_revoke, methods=["DELETE"]),
         Route(b + "/passkey/register/options", passkey_register_options, methods=["POST"]),
         Route(b + "/passkey/register/verify", passkey_register_verify, methods=["POST"]),
+        Route(b + "/passkey/login", passkey_login_start, methods=["POST"]),
         Route(b + "/passkey/login/options", passkey_login_options, methods=["POST"]),
         Route(b + "/passkey/login/verify", passkey_login_verify, methods=["POST"]),
         Route(b + "/passkeys", passkeys_list, methods=["GET"]),

@@ -93,6 +93,10 @@ class Settings:
     #: chat: the gRPC listener's port (0: off) and bind address (empty: the HTTP host)
     grpc_port: int = 50051
     grpc_host: str = ""
+    #: bknd's admin UI: the installed npm package (or its dist/static) to serve (empty: off),
+    #: and the path it is served at (docs/admin.md "bknd's admin UI")
+    bknd_admin_dir: str = ""
+    bknd_admin_path: str = "/bknd"
 
     @property
     def resolved_data_dir(self) -> Path:

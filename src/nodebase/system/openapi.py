@@ -234,6 +234,44 @@ class _Builder:
             "The permission names",
             {"200": ok({"type": "object", "properties": {"permissions": {"type": "array"}}})},
         )
+        from nodebase.system.bknd_schema import MODULES
+
+        answer = {
+            "type": "object",
+            "properties": {
+                "module": {"type": "string"},
+                "version": {"type": "integer"},
+                "readonly": {"type": "boolean", "description": "the caller may not change the config"},
+                "schema": {"type": "object", "description": "JSON Schema of each config module"},
+                "config": {"type": ["object", "null"], "description": "with config=1: bknd's view of it"},
+                "permissions": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["version", "readonly", "schema"],
+        }
+        schema_params = [
+            query_param("config", {"type": "boolean"}, "Include the configuration (needs system.config.read)"),
+            *secrets,
+            query_param("fresh", {"type": "boolean"}, "Pick up changes other workers stored first"),
+        ]
+        add(
+            s + "/schema",
+            "get",
+            "system_schema",
+            "The config modules' JSON Schemas and configuration, as bknd's admin UI loads them",
+            {"200": ok(answer), **errors(403)},
+            "system.schema.read",
+            parameters=schema_params,
+        )
+        add(
+            s + "/schema/{module}",
+            "get",
+            "system_schema_module",
+            "One config module's JSON Schema and configuration",
+            {"200": ok(answer), **errors(403, 404)},
+            "system.schema.read",
+            parameters=[path_param("module", {"type": "string", "enum": list(MODULES)}, "A config module"),
+                        *schema_params],
+        )
         add(
             s + "/openapi.json",
             "get",

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from nodebase import __version__
 from nodebase.kernel.caller import require
+from nodebase.kernel.errors import NotFound
 from nodebase.kernel.http import json, read_json, truthy
 from nodebase.system.config import CONFIG_VERSION
 from nodebase.system.swagger import SWAGGER_HTML, swagger_asset  # offline Swagger UI
@@ -71,19 +72,58 @@ def _change(op: str) -> Any:
         module = request.path_params["module"]
         path = request.path_params.get("path")
         value = await read_json(request, required=op != "remove") if op != "remove" else None
+        if module == "data" and op == "overwrite":
+            from nodebase.system.bknd_schema import keep_nodebase_keys
+
+            value = keep_nodebase_keys(nb.config.get("data"), path, value)
         config = await nb.config.change(
             module, op, path, value,
             drop=truthy(request.query_params.get("drop")),
             force=truthy(request.query_params.get("force")),
         )
-        return json({"success": True, "module": module, "config": config}, status=202)
+        from nodebase.system.bknd_schema import module_view
+
+        return json({"success": True, "module": module, "config": module_view(nb, module, config)},
+                    status=202)
 
     return handler
 
 
 async def permissions(request: Request) -> Response:
     nb = request.app.state.nb
-    return json({"permissions": nb.permissions.describe(), "context": {"type": "object"}})
+    from nodebase.system.bknd_schema import bknd_permissions, guard_context
+
+    return json({"permissions": bknd_permissions(nb), "context": guard_context(nb)})
+
+
+async def schema(request: Request) -> Response:
+    """bknd's ``GET /api/system/schema[/{module}]?config=&secrets=&fresh=``: the config
+    modules' JSON Schemas, and with ``config=1`` the configuration (what bknd's admin UI loads)."""
+    from nodebase.system.bknd_schema import MODULES, bknd_config, bknd_permissions, schemas
+
+    nb = request.app.state.nb
+    caller = nb.caller(request)
+    module = request.path_params.get("module")
+    require(nb.guard, caller, "system.schema.read", {"module": module} if module else None)
+    want_config = truthy(request.query_params.get("config"))
+    secrets = truthy(request.query_params.get("secrets"))
+    if want_config:
+        require(nb.guard, caller, "system.config.read")
+    if secrets:
+        require(nb.guard, caller, "system.config.read.secrets")
+    if truthy(request.query_params.get("fresh")):
+        await nb.config.reload_if_changed()
+    readonly = not nb.guard.check(caller, "system.config.write").allowed
+    all_schemas = schemas()
+    if module:
+        if module not in MODULES:
+            raise NotFound(f'Unknown module "{module}"', context={"module": module, "valid": list(MODULES)})
+        return json({"module": module, "readonly": readonly, "version": CONFIG_VERSION,
+                     "schema": all_schemas[module],
+                     "config": bknd_config(nb, secrets=secrets)[module] if want_config else None})
+    return json({"version": CONFIG_VERSION, "readonly": readonly, "schema": all_schemas,
+                 "config": bknd_config(nb, secrets=secrets) if want_config else None,
+                 "permissions": bknd_permissions(nb)})
 
 
 async def openapi(request: Request) -> Response:
@@ -140,6 +180,8 @@ def routes() -> list[Route]:
         Route(b + "/config/overwrite/{module}/{path}", _change("overwrite"), methods=["PUT"]),
         Route(b + "/config/remove/{module}/{path}", _change("remove"), methods=["DELETE"]),
         Route(b + "/permissions", permissions, methods=["GET"]),
+        Route(b + "/schema", schema, methods=["GET"]),
+        Route(b + "/schema/{module}", schema, methods=["GET"]),
         Route(b + "/openapi.json", openapi, methods=["GET"]),
         Route(b + "/swagger", swagger, methods=["GET"]),
         Route(b + "/swagger/{asset}", swagger_asset, methods=["GET"]),
