@@ -253,6 +253,110 @@ def test_dropping_a_field_needs_a_confirmation(ui: UI, admin: httpx.Client, admi
     assert "c" not in admin.get("/api/data").json()["entities"][name]["fields"]
 
 
+def test_relations_and_indices_in_schema_and_related_rows_in_data(ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
+    authors, books = unique("authors"), unique("books")
+    for entity, field in ((authors, "name"), (books, "title")):
+        r = admin.post(f"/api/system/config/add/data/entities.{entity}", json={"fields": {field: {"type": "text"}}})
+        assert r.status_code == 202, r.text
+    page = ui.page
+    ui.sign_in(*admin_login)
+    ui.go("schema")
+    # a relation: the dry run shows the column it adds, nothing is applied before "Apply"
+    page.select_option("#relation-source", books)
+    page.select_option("#relation-type", "n:1")
+    page.select_option("#relation-target", authors)
+    page.click("#relation-create")
+    change = page.locator('#plan li[data-kind="add_column"]')
+    expect(change).to_contain_text(f"{books}.{authors}_id")
+    expect(change.locator(".sql")).to_contain_text("ALTER TABLE")
+    relation = f"n1_{books}_{authors}"
+    assert relation not in admin.get("/api/data").json()["relations"]
+    page.click("#plan-apply")
+    expect(page.locator(f'#relations tr[data-relation="{relation}"]')).to_contain_text(f"{books} → {authors}")
+    assert admin.get("/api/data").json()["relations"][relation] == {"type": "n:1", "source": books, "target": authors}
+    # an index, the same way
+    page.select_option("#index-entity", books)
+    page.fill("#index-fields", "title")
+    page.click("#index-create")
+    expect(page.locator('#plan li[data-kind="create_index"]')).to_contain_text(f"idx_{books}_title")
+    page.click("#plan-apply")
+    expect(page.locator(f'#indices tr[data-index="idx_{books}_title"]')).to_be_visible()
+    assert admin.get("/api/data").json()["indices"][f"idx_{books}_title"]["fields"] == ["title"]
+    ui.shot("schema-relations")
+
+    # Data: the relation field is a select of the target's rows when creating and editing
+    made = admin.post(f"/api/data/entity/{authors}", json=[{"name": "ada"}, {"name": "bob"}]).json()["data"]
+    ada, bob = made[0]["id"], made[1]["id"]
+    page.goto(f"{ui.base}/admin#/data/{books}")
+    expect(page.locator("#live")).to_have_text("live")
+    page.click("#row-new")
+    page.fill('#row-create [data-field="title"]', "Notes on engines")
+    page.select_option(f'#row-create [data-field="{authors}_id"]', str(ada))
+    page.click("#row-create .row-save")
+    expect(page.locator("#rows tbody tr[data-id]")).to_have_count(1)
+    book = admin.get(f"/api/data/entity/{books}").json()["data"][0]
+    assert (book["title"], book[f"{authors}_id"]) == ("Notes on engines", ada)
+    expect(page.locator(f'#rows tr[data-id="{book["id"]}"] td[data-col="{authors}_id"]')).to_have_text(str(ada))
+    # the related rows of the book: its author
+    page.click(f'#rows tr[data-id="{book["id"]}"] .row-related')
+    expect(page.locator(f'tr[data-related-for="{book["id"]}"] .related-ref[data-ref="{authors}"] tr[data-related-id="{ada}"]')).to_contain_text("ada")
+    # change the author inline
+    page.click(f'#rows tr[data-id="{book["id"]}"] .row-edit')
+    page.select_option(f'#edit-{book["id"]} [data-field="{authors}_id"]', str(bob))
+    page.click(f'#edit-{book["id"]} .row-save')
+    expect(page.locator(f'#rows tr[data-id="{book["id"]}"] td[data-col="{authors}_id"]')).to_have_text(str(bob))
+    assert admin.get(f"/api/data/entity/{books}/{book['id']}").json()["data"][f"{authors}_id"] == bob
+    # from the other side: bob's books
+    page.goto(f"{ui.base}/admin#/data/{authors}")
+    page.click(f'#rows tr[data-id="{bob}"] .row-related')
+    part = page.locator(f'tr[data-related-for="{bob}"] .related-ref[data-ref="{books}"]')
+    expect(part.locator(f'tr[data-related-id="{book["id"]}"]')).to_contain_text("Notes on engines")
+    expect(page.locator(f'tr[data-related-for="{bob}"] .related-count')).to_have_text("1 row(s)")
+    ui.shot("data-related")
+
+
+def test_editing_a_field_shows_the_plan_and_a_rename_needs_a_confirmation(ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
+    name = unique("edits")
+    r = admin.post(f"/api/system/config/add/data/entities.{name}",
+                   json={"fields": {"title": {"type": "text"}, "note": {"type": "text"}}})
+    assert r.status_code == 202, r.text
+    assert admin.post(f"/api/data/entity/{name}", json={"title": "kept", "note": "lost"}).status_code == 201
+    page = ui.page
+    ui.sign_in(*admin_login)
+    ui.go("schema")
+    ent = page.locator(f'.entity[data-entity="{name}"]')
+    # a constraint: the plan says no database change; applied on "Apply"
+    ent.locator('tr[data-field="title"] .field-edit').click()
+    ent.locator('tr[data-edit-field="title"] .edit-field-config').fill("{not json")
+    ent.locator('tr[data-edit-field="title"] .edit-field-review').click()
+    expect(ent.locator(".edit-field-error")).to_have_text("Not valid JSON")
+    ent.locator('tr[data-edit-field="title"] .edit-field-config').fill('{"maxLength": 20, "required": true}')
+    ent.locator('tr[data-edit-field="title"] .edit-field-review').click()
+    expect(page.locator("#plan")).to_have_text("No database change.")
+    expect(page.locator("#plan-diff .diff-new")).to_contain_text('"maxLength": 20')
+    assert admin.get("/api/data").json()["entities"][name]["fields"]["title"] == {"type": "text"}
+    page.click("#plan-apply")
+    expect(page.locator(f'.entity[data-entity="{name}"] tr[data-field="title"]')).to_contain_text('"maxLength":20')
+    assert admin.get("/api/data").json()["entities"][name]["fields"]["title"] == {
+        "type": "text", "config": {"maxLength": 20, "required": True}}
+    # a rename drops the old column: the plan marks it, and applying needs "Drop anyway"
+    ent = page.locator(f'.entity[data-entity="{name}"]')
+    ent.locator('tr[data-field="note"] .field-edit').click()
+    ent.locator('tr[data-edit-field="note"] .edit-field-name').fill("memo")
+    ent.locator('tr[data-edit-field="note"] .edit-field-review').click()
+    expect(page.locator('#plan li.destructive[data-kind="drop_column"]')).to_contain_text(f"{name}.note")
+    expect(page.locator('#plan li[data-kind="add_column"]')).to_contain_text(f"{name}.memo")
+    page.click("#plan-apply")
+    expect(page.locator("#destructive")).to_contain_text(f"drop_column {name}.note")
+    assert list(admin.get("/api/data").json()["entities"][name]["fields"]) == ["title", "note"]  # not yet
+    ui.shot("schema-destructive")
+    page.click("#confirm-drop")
+    expect(page.locator(f'.entity[data-entity="{name}"] tr[data-field="memo"]')).to_be_visible()
+    assert list(admin.get("/api/data").json()["entities"][name]["fields"]) == ["title", "memo"]
+    rows = admin.get(f"/api/data/entity/{name}").json()["data"]
+    assert [(r["title"], r["memo"]) for r in rows] == [("kept", None)]
+
+
 def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
     name = unique("owned")
     r = admin.post(f"/api/system/config/add/data/entities.{name}",

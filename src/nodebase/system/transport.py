@@ -71,6 +71,9 @@ def _change(op: str) -> Any:
         module = request.path_params["module"]
         path = request.path_params.get("path")
         value = await read_json(request, required=op != "remove") if op != "remove" else None
+        if truthy(request.query_params.get("plan")):  # a dry run: the sync plan, nothing applied
+            plan = await nb.config.plan(module, op, path, value, force=truthy(request.query_params.get("force")))
+            return json({"success": True, "module": module, "plan": plan})
         config = await nb.config.change(
             module, op, path, value,
             drop=truthy(request.query_params.get("drop")),

@@ -22,6 +22,11 @@ const STRINGS = {
     runs: "Runs", tasks: "Tasks", connections: "Connections", run: "Run", input: "Input (JSON)",
     status: "Status", output: "Output", error: "Error", health: "Health", version: "Version",
     config: "Config", swagger: "API documentation (Swagger)", saved: "Saved", language: "Language",
+    related: "Related", relatedCount: (n) => `${n} row(s)`, noChanges: "No database change.", dropsData: "drops data",
+    before: "Before", after: "After", planDrops: "This plan drops data: applying it asks for a confirmation.",
+    applyChange: "Apply", review: "Review", mappedBy: "mappedBy (optional)", relations: "Relations", name: "Name",
+    sourceTarget: "Source → target", removeRelation: "Remove relation", addRelation: "Add relation",
+    indices: "Indices", entity: "Entity", indexFields: "fields, comma-separated", removeIndex: "Remove index", addIndex: "Add index",
     notAdmin: "This account is not an admin.", loading: "Loading…", none: "—", trigger: "Trigger", graph: "Graph",
   },
   zh: {
@@ -45,6 +50,11 @@ const STRINGS = {
     runs: "运行记录", tasks: "任务", connections: "连接", run: "运行", input: "输入(JSON)",
     status: "状态", output: "输出", error: "错误", health: "健康状态", version: "版本",
     config: "配置", swagger: "API 文档(Swagger)", saved: "已保存", language: "语言",
+    related: "关联数据", relatedCount: (n) => `${n} 行`, noChanges: "数据库无需更改。", dropsData: "会删除数据",
+    before: "修改前", after: "修改后", planDrops: "此计划会删除数据:应用时需要再次确认。",
+    applyChange: "应用", review: "预览更改", mappedBy: "mappedBy(可选)", relations: "关系", name: "名称",
+    sourceTarget: "源 → 目标", removeRelation: "删除关系", addRelation: "添加关系",
+    indices: "索引", entity: "实体", indexFields: "字段,用逗号分隔", removeIndex: "删除索引", addIndex: "添加索引",
     notAdmin: "此账号不是管理员。", loading: "加载中…", none: "—", trigger: "触发器", graph: "流程图",
   },
 };
