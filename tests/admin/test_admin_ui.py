@@ -367,11 +367,11 @@ def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer
     ui.sign_in(*admin_login)
     ui.go("auth")
     page.fill("#role-name", role)
-    page.check('[data-perm="data.entity.read"]')
+    page.check('[data-role-editor="new"] [data-perm="data.entity.read"]')
     page.select_option("#role-filter-entity", name)
     page.fill("#role-filter", "{not json")
     page.click("#role-create")
-    expect(page.locator("#role-error")).to_have_text("Not valid JSON")
+    expect(page.locator('[data-role-editor="new"] [data-error-for="filter"]')).to_have_text("Not valid JSON")
     page.fill("#role-filter", '{"owner_id": "@user.id"}')
     page.click("#role-create")
     expect(page.locator(f'details[data-role="{role}"]')).to_be_visible()
@@ -415,6 +415,45 @@ def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer
         row.locator(".user-revoke").click()
         expect(page.locator("#auth-result")).to_have_text("Saved")
         assert c.get("/api/auth/me", headers=bearer).status_code == 403
+
+
+def test_a_roles_permissions_are_edited_and_a_bad_filter_is_refused_on_its_field(
+        ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
+    name, role = unique("tasks"), unique("editor")
+    r = admin.post(f"/api/system/config/add/data/entities.{name}",
+                   json={"fields": {"title": {"type": "text"}, "owner_id": {"type": "number"}}})
+    assert r.status_code == 202, r.text
+    original = {"permissions": [{"permission": "data.entity.read", "effect": "allow", "policies": [
+        {"condition": {"entity": name}, "effect": "filter", "filter": {"owner_id": "@user.id"}}]}]}
+    assert admin.post(f"/api/system/config/add/auth/roles.{role}", json=original).status_code == 202
+    page = ui.page
+    ui.sign_in(*admin_login)
+    ui.go("auth")
+    page.click(f'details[data-role="{role}"] summary')
+    editor = page.locator(f'[data-role-editor="{role}"]')
+    expect(editor.locator('[data-perm="data.entity.read"]')).to_be_checked()
+    expect(editor.locator(".role-filter")).to_have_value('{"owner_id":"@user.id"}')
+    editor.locator('[data-perm="data.entity.update"]').check()
+    # an operator the server does not know: refused, the error under the filter field
+    editor.locator(".role-filter").fill('{"owner_id": {"$bogus": 1}}')
+    editor.locator(".role-save").click()
+    expect(editor.locator('[data-error-for="filter"]')).to_contain_text("unknown operator '$bogus'")
+    assert admin.get("/api/system/config/auth").json()["config"]["roles"][role] == original
+    # the builder writes a valid filter on the entity's fields
+    editor.locator(".role-cond-add").click()
+    cond = editor.locator(".cond").first
+    cond.locator(".cond-field").select_option("owner_id")
+    cond.locator(".cond-op").select_option("$eq")
+    cond.locator(".cond-value").fill("@user.id")
+    expect(editor.locator(".role-filter")).to_have_value('{"owner_id":{"$eq":"@user.id"}}')
+    editor.locator(".role-save").click()
+    expect(page.locator("#auth-result")).to_have_text("Saved")
+    expect(editor.locator('[data-error-for="filter"]')).to_have_text("")
+    saved = admin.get("/api/system/config/auth").json()["config"]["roles"][role]["permissions"]
+    policy = [{"condition": {"entity": name}, "effect": "filter", "filter": {"owner_id": {"$eq": "@user.id"}}}]
+    assert saved == [{"permission": "data.entity.read", "effect": "allow", "policies": policy},
+                     {"permission": "data.entity.update", "effect": "allow", "policies": policy}]
+    ui.shot("auth-role-edit")
 
 
 def test_api_key_is_shown_once_and_revoked(ui: UI, server: NodeServer, admin: httpx.Client, admin_login: tuple[str, str]) -> None:

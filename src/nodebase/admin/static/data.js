@@ -5,28 +5,12 @@
 import {call, get} from "./api.js";
 import {t} from "./i18n.js";
 import {h, clear, select} from "./dom.js";
+import {coerce, conditions} from "./filters.js";
 
 const LIMIT = 10;
-const OPS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$like", "$in", "$isnull"];
 
 export async function entities() {
   return (await get("/api/data")).entities || {};
-}
-
-function coerce(field, raw) {
-  if (!field) return raw;
-  if (field.type === "relation") return raw === "" ? null : (field.numeric ? Number(raw) : raw);
-  if (field.type === "number") return raw === "" ? null : Number(raw);
-  if (field.type === "boolean") return raw;
-  if (field.type === "json") { try { return raw === "" ? null : JSON.parse(raw); } catch { return raw; } }
-  return raw === "" ? null : raw;
-}
-
-function filterValue(field, op, raw) {
-  if (op === "$isnull") return raw === "true" || raw === "1";
-  if (op === "$in") return raw.split(",").map((s) => coerce(field, s.trim()));
-  if (field && field.type === "boolean") return raw === "true" || raw === "1";
-  return coerce(field, raw);
 }
 
 function display(v) {
@@ -72,30 +56,13 @@ export async function dataView(main, [current]) {
   const st = {offset: 0, sort: "", where: null, conditions: [], editing: null, creating: false, related: null, rows: [], count: 0};
 
   // -- filter builder -------------------------------------------------------------------
-  const condBox = h("div", {id: "conditions"});
+  const cond = conditions(fields, {id: "conditions"});
   const queryText = h("code", {id: "query-text"}, "{}");
-  const addCondition = () => {
-    const f = select({class: "cond-field"}, ["id", ...fields.map(([n]) => n)]);
-    const op = select({class: "cond-op"}, OPS);
-    const v = h("input", {class: "cond-value", placeholder: "value"});
-    const row = h("div", {class: "cond"}, f, op, v, h("button", {class: "cond-remove", onclick: () => { row.remove(); }}, "×"));
-    condBox.append(row);
-  };
-  const buildWhere = () => {
-    const where = {};
-    for (const row of condBox.querySelectorAll(".cond")) {
-      const f = row.querySelector(".cond-field").value, op = row.querySelector(".cond-op").value;
-      const raw = row.querySelector(".cond-value").value;
-      const value = f === "id" ? filterValue({type: "number"}, op, raw) : filterValue(byName[f], op, raw);
-      where[f] = Object.assign(where[f] || {}, {[op]: value});
-    }
-    return Object.keys(where).length ? where : null;
-  };
   const filterBox = h("div", {class: "filter"},
-    h("strong", {}, t("filter")), condBox,
-    h("div", {}, h("button", {id: "filter-add", onclick: addCondition}, t("addCondition")),
-      h("button", {id: "filter-apply", class: "primary", onclick: () => { st.where = buildWhere(); st.offset = 0; load(); }}, t("apply")),
-      h("button", {id: "filter-clear", onclick: () => { clear(condBox); st.where = null; st.offset = 0; load(); }}, t("clear"))),
+    h("strong", {}, t("filter")), cond.el,
+    h("div", {}, h("button", {id: "filter-add", onclick: () => cond.add()}, t("addCondition")),
+      h("button", {id: "filter-apply", class: "primary", onclick: () => { st.where = cond.where(); st.offset = 0; load(); }}, t("apply")),
+      h("button", {id: "filter-clear", onclick: () => { cond.clear(); st.where = null; st.offset = 0; load(); }}, t("clear"))),
     h("div", {class: "query"}, t("query"), ": ", queryText));
 
   // -- table ----------------------------------------------------------------------------

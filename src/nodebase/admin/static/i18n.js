@@ -27,6 +27,7 @@ const STRINGS = {
     applyChange: "Apply", review: "Review", mappedBy: "mappedBy (optional)", relations: "Relations", name: "Name",
     sourceTarget: "Source → target", removeRelation: "Remove relation", addRelation: "Add relation",
     indices: "Indices", entity: "Entity", indexFields: "fields, comma-separated", removeIndex: "Remove index", addIndex: "Add index",
+    implicitAllow: "Allowed everything not listed (implicit_allow).",
     notAdmin: "This account is not an admin.", loading: "Loading…", none: "—", trigger: "Trigger", graph: "Graph",
   },
   zh: {
@@ -55,6 +56,7 @@ const STRINGS = {
     applyChange: "应用", review: "预览更改", mappedBy: "mappedBy(可选)", relations: "关系", name: "名称",
     sourceTarget: "源 → 目标", removeRelation: "删除关系", addRelation: "添加关系",
     indices: "索引", entity: "实体", indexFields: "字段,用逗号分隔", removeIndex: "删除索引", addIndex: "添加索引",
+    implicitAllow: "未列出的权限全部允许(implicit_allow)。",
     notAdmin: "此账号不是管理员。", loading: "加载中…", none: "—", trigger: "触发器", graph: "流程图",
   },
 };
