@@ -24,7 +24,8 @@ TIMEOUT = 15_000  # ms, an upper bound for any one wait
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeServer]:
     # the UI only speaks HTTP: one database (SQLite) is enough here
-    s = NodeServer(tmp_path_factory.mktemp("admin-node")).start()
+    # log_level info: request lines reach the recent-logs ring the System page shows
+    s = NodeServer(tmp_path_factory.mktemp("admin-node"), env={"NODEBASE_LOG_LEVEL": "info"}).start()
     yield s
     s.stop()
     errors = s.server_errors()
@@ -113,6 +114,8 @@ def test_a_non_admin_gets_no_admin_page_and_no_data(ui: UI, server: NodeServer, 
     status = ui.page.evaluate("async () => (await fetch('/api/system/config/auth')).status")
     assert status == 403
     assert ui.page.evaluate("async () => (await fetch('/api/data/entity/users')).status") == 403
+    for path in ("/metrics", "/api/system/logs"):  # the System page's metrics and logs
+        assert ui.page.evaluate(f"async () => (await fetch('{path}')).status") == 403, path
     # sign out from the page: back to the sign-in form
     ui.page.click("#denied-logout")
     expect(ui.page.locator("#login-form")).to_be_visible()
@@ -546,15 +549,32 @@ def test_run_a_flow_and_see_its_tasks_output(ui: UI, admin: httpx.Client, admin_
     ui.shot("flows")
 
 
-def test_system_page(ui: UI, admin_login: tuple[str, str]) -> None:
+def test_system_page(ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
     page = ui.page
     ui.sign_in(*admin_login)
+    expect(page.locator("#nav-system")).to_be_visible()
+    assert page.locator("#nav-apps").count() == 0  # this node runs no app
     ui.go("system")
     expect(page.locator("#health")).to_have_text("ok")
     expect(page.locator("#version")).to_contain_text("nodebase")
     assert page.get_attribute("#swagger-link", "href") == "/api/system/swagger"
     config = page.inner_text("#config")
     assert '"auth"' in config and '"secret"' not in config.replace('"secret": "********"', "")
+    # metrics: two samples make the first point of each chart; the page's own requests are counted
+    requests = page.locator("#chart-requests")
+    expect(requests).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"), timeout=20_000)
+    assert float(requests.get_attribute("data-max") or "0") > 0
+    assert requests.locator("polyline").count() == 1
+    assert float(page.locator("#chart-latency").get_attribute("data-max") or "0") > 0
+    assert page.locator("#chart-errors").get_attribute("data-max") == "0"
+    total = int(page.locator("#metrics-summary").get_attribute("data-requests") or "0")
+    assert total > 0
+    expect(page.locator('#metrics-routes tr[data-route="/metrics"]')).to_be_visible()
+    # recent logs: the request lines of this process, newest first, this page's own among them
+    expect(page.locator('#logs tr[data-logger="nodebase.request"]').first).to_be_visible()
+    assert "GET /api/system/info → 200" in page.locator("#logs").inner_text()
+    page.select_option("#logs-level", "warning")
+    expect(page.locator('#logs tr[data-logger="nodebase.request"]')).to_have_count(0)
     ui.shot("system")
 
 
