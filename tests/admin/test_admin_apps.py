@@ -77,6 +77,11 @@ def test_delete_a_chat_message_on_the_apps_page(ui: UI, alice: tuple[httpx.Clien
     # gone for the room's members too, through the chat's own route
     left = client.get(f"/chat/rooms/{room}/messages").json()["messages"]
     assert [m["content"] for m in left] == ["second words"]
+    # in Chinese too
+    page.click("#lang-zh")
+    expect(page.locator("#nav-apps")).to_have_text("应用")
+    expect(page.locator("#apps h2").first).to_have_text("应用")
+    page.click("#lang-en")
 
 
 def test_retry_a_failed_studio_source(ui: UI, server: NodeServer, alice: tuple[httpx.Client, str],

@@ -569,7 +569,10 @@ def test_system_page(ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) 
     assert page.locator("#chart-errors").get_attribute("data-max") == "0"
     total = int(page.locator("#metrics-summary").get_attribute("data-requests") or "0")
     assert total > 0
-    expect(page.locator('#metrics-routes tr[data-route="/metrics"]')).to_be_visible()
+    # the busiest routes: at most 10, by request count
+    expect(page.locator("#metrics-routes tr[data-route]").first).to_be_visible()
+    counts = [int(x) for x in page.locator("#metrics-routes tr[data-route] td:nth-child(2)").all_inner_texts()]
+    assert 0 < len(counts) <= 10 and counts == sorted(counts, reverse=True) and counts[0] > 0
     # recent logs: the request lines of this process, newest first, this page's own among them
     expect(page.locator('#logs tr[data-logger="nodebase.request"]').first).to_be_visible()
     assert "GET /api/system/info → 200" in page.locator("#logs").inner_text()

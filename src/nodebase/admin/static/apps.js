@@ -29,7 +29,7 @@ async function chatSection(room, emails) {
   const [stats, all] = await Promise.all([get("/chat/stats"), get("/api/data/entity/chat_rooms", {limit: 1000, sort: "room_key"})]);
   const rooms = {rooms: (all.data || []).map((r) => ({...r, id: r.room_key}))};
   const list = h("table", {id: "chat-rooms"}, h("tr", {}, h("th", {}, "id"), h("th", {}, t("name")), h("th", {}, t("visibility")),
-    h("th", {}, t("messages")), h("th", {}, t("createdBy"))),
+    h("th", {}, t("lastSeq")), h("th", {}, t("createdBy"))),
     ...(rooms.rooms || []).map((r) => h("tr", {"data-room": r.id, class: r.id === room ? "clickable on" : "clickable",
       onclick: () => { location.hash = `#/apps/chat/${encodeURIComponent(r.id)}`; }},
       h("td", {}, r.id), h("td", {}, r.name), h("td", {}, r.is_public ? t("public") : t("private")),
