@@ -50,6 +50,10 @@ function chart(key, title, unit) {
     const y = (v) => H - (max > 0 ? (v / max) * (H - 2 * P) : 0);
     const pts = values.map((v, i) => `${(P + i * step).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     if (values.length) el.append(svg("polyline", {points: pts, class: `series series-${key}`}));
+    if (values.length) {  // the newest point, also visible while it is the only one
+      const i = values.length - 1;
+      el.append(svg("circle", {cx: (P + i * step).toFixed(1), cy: y(values[i]).toFixed(1), r: 2.5, class: `dot series-${key}`}));
+    }
     const label = svg("text", {x: P, y: H + 14, class: "chart-label"});
     label.textContent = `max ${fmt(max)}`;
     el.append(label);
