@@ -34,7 +34,13 @@ from nodebase.kernel.events import EventBus
 from nodebase.kernel.http import error_response, json
 from nodebase.kernel.logs import configure_logging
 from nodebase.kernel.node import AsgiWrapper, ConfigurableModule, Lifecycle, OpenApiPaths
-from nodebase.kernel.observe import METRICS_PERMISSION, ObserveMiddleware, metrics_endpoint
+from nodebase.kernel.observe import (
+    LOGS_PERMISSION,
+    METRICS_PERMISSION,
+    ObserveMiddleware,
+    logs_endpoint,
+    metrics_endpoint,
+)
 from nodebase.kernel.permissions import PermissionRegistry
 from nodebase.kernel.secrets import open_secrets
 from nodebase.knowledge.module import KnowledgeModule
@@ -72,10 +78,12 @@ class Nodebase:
         self._guard = _GuardProxy()
         self.permissions = PermissionRegistry()
         self.permissions.add(METRICS_PERMISSION)
+        self.permissions.add(LOGS_PERMISSION)
         self.config = ConfigManager(ConfigStore(self.db))
         self._resolve_caller: Callable[[Request], Caller] = lambda request: ANONYMOUS
         self.routes: list[BaseRoute] = [*system_routes(), *data_routes(),
-                                        Route("/metrics", metrics_endpoint, methods=["GET"])]
+                                        Route("/metrics", metrics_endpoint, methods=["GET"]),
+                                        Route("/api/system/logs", logs_endpoint, methods=["GET"])]
         #: wrap the whole ASGI app, outermost last (auth resolves the caller before any route)
         self.asgi_wrappers: list[AsgiWrapper] = []
         #: OpenAPI descriptions of module routes, in registration order: each is called with

@@ -24,7 +24,8 @@ TIMEOUT = 15_000  # ms, an upper bound for any one wait
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeServer]:
     # the UI only speaks HTTP: one database (SQLite) is enough here
-    s = NodeServer(tmp_path_factory.mktemp("admin-node")).start()
+    # log_level info: request lines reach the recent-logs ring the System page shows
+    s = NodeServer(tmp_path_factory.mktemp("admin-node"), env={"NODEBASE_LOG_LEVEL": "info"}).start()
     yield s
     s.stop()
     errors = s.server_errors()
@@ -113,6 +114,8 @@ def test_a_non_admin_gets_no_admin_page_and_no_data(ui: UI, server: NodeServer, 
     status = ui.page.evaluate("async () => (await fetch('/api/system/config/auth')).status")
     assert status == 403
     assert ui.page.evaluate("async () => (await fetch('/api/data/entity/users')).status") == 403
+    for path in ("/metrics", "/api/system/logs"):  # the System page's metrics and logs
+        assert ui.page.evaluate(f"async () => (await fetch('{path}')).status") == 403, path
     # sign out from the page: back to the sign-in form
     ui.page.click("#denied-logout")
     expect(ui.page.locator("#login-form")).to_be_visible()
@@ -253,6 +256,110 @@ def test_dropping_a_field_needs_a_confirmation(ui: UI, admin: httpx.Client, admi
     assert "c" not in admin.get("/api/data").json()["entities"][name]["fields"]
 
 
+def test_relations_and_indices_in_schema_and_related_rows_in_data(ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
+    authors, books = unique("authors"), unique("books")
+    for entity, field in ((authors, "name"), (books, "title")):
+        r = admin.post(f"/api/system/config/add/data/entities.{entity}", json={"fields": {field: {"type": "text"}}})
+        assert r.status_code == 202, r.text
+    page = ui.page
+    ui.sign_in(*admin_login)
+    ui.go("schema")
+    # a relation: the dry run shows the column it adds, nothing is applied before "Apply"
+    page.select_option("#relation-source", books)
+    page.select_option("#relation-type", "n:1")
+    page.select_option("#relation-target", authors)
+    page.click("#relation-create")
+    change = page.locator('#plan li[data-kind="add_column"]')
+    expect(change).to_contain_text(f"{books}.{authors}_id")
+    expect(change.locator(".sql")).to_contain_text("ALTER TABLE")
+    relation = f"n1_{books}_{authors}"
+    assert relation not in admin.get("/api/data").json()["relations"]
+    page.click("#plan-apply")
+    expect(page.locator(f'#relations tr[data-relation="{relation}"]')).to_contain_text(f"{books} → {authors}")
+    assert admin.get("/api/data").json()["relations"][relation] == {"type": "n:1", "source": books, "target": authors}
+    # an index, the same way
+    page.select_option("#index-entity", books)
+    page.fill("#index-fields", "title")
+    page.click("#index-create")
+    expect(page.locator('#plan li[data-kind="create_index"]')).to_contain_text(f"idx_{books}_title")
+    page.click("#plan-apply")
+    expect(page.locator(f'#indices tr[data-index="idx_{books}_title"]')).to_be_visible()
+    assert admin.get("/api/data").json()["indices"][f"idx_{books}_title"]["fields"] == ["title"]
+    ui.shot("schema-relations")
+
+    # Data: the relation field is a select of the target's rows when creating and editing
+    made = admin.post(f"/api/data/entity/{authors}", json=[{"name": "ada"}, {"name": "bob"}]).json()["data"]
+    ada, bob = made[0]["id"], made[1]["id"]
+    page.goto(f"{ui.base}/admin#/data/{books}")
+    expect(page.locator("#live")).to_have_text("live")
+    page.click("#row-new")
+    page.fill('#row-create [data-field="title"]', "Notes on engines")
+    page.select_option(f'#row-create [data-field="{authors}_id"]', str(ada))
+    page.click("#row-create .row-save")
+    expect(page.locator("#rows tbody tr[data-id]")).to_have_count(1)
+    book = admin.get(f"/api/data/entity/{books}").json()["data"][0]
+    assert (book["title"], book[f"{authors}_id"]) == ("Notes on engines", ada)
+    expect(page.locator(f'#rows tr[data-id="{book["id"]}"] td[data-col="{authors}_id"]')).to_have_text(str(ada))
+    # the related rows of the book: its author
+    page.click(f'#rows tr[data-id="{book["id"]}"] .row-related')
+    expect(page.locator(f'tr[data-related-for="{book["id"]}"] .related-ref[data-ref="{authors}"] tr[data-related-id="{ada}"]')).to_contain_text("ada")
+    # change the author inline
+    page.click(f'#rows tr[data-id="{book["id"]}"] .row-edit')
+    page.select_option(f'#edit-{book["id"]} [data-field="{authors}_id"]', str(bob))
+    page.click(f'#edit-{book["id"]} .row-save')
+    expect(page.locator(f'#rows tr[data-id="{book["id"]}"] td[data-col="{authors}_id"]')).to_have_text(str(bob))
+    assert admin.get(f"/api/data/entity/{books}/{book['id']}").json()["data"][f"{authors}_id"] == bob
+    # from the other side: bob's books
+    page.goto(f"{ui.base}/admin#/data/{authors}")
+    page.click(f'#rows tr[data-id="{bob}"] .row-related')
+    part = page.locator(f'tr[data-related-for="{bob}"] .related-ref[data-ref="{books}"]')
+    expect(part.locator(f'tr[data-related-id="{book["id"]}"]')).to_contain_text("Notes on engines")
+    expect(page.locator(f'tr[data-related-for="{bob}"] .related-count')).to_have_text("1 row(s)")
+    ui.shot("data-related")
+
+
+def test_editing_a_field_shows_the_plan_and_a_rename_needs_a_confirmation(ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
+    name = unique("edits")
+    r = admin.post(f"/api/system/config/add/data/entities.{name}",
+                   json={"fields": {"title": {"type": "text"}, "note": {"type": "text"}}})
+    assert r.status_code == 202, r.text
+    assert admin.post(f"/api/data/entity/{name}", json={"title": "kept", "note": "lost"}).status_code == 201
+    page = ui.page
+    ui.sign_in(*admin_login)
+    ui.go("schema")
+    ent = page.locator(f'.entity[data-entity="{name}"]')
+    # a constraint: the plan says no database change; applied on "Apply"
+    ent.locator('tr[data-field="title"] .field-edit').click()
+    ent.locator('tr[data-edit-field="title"] .edit-field-config').fill("{not json")
+    ent.locator('tr[data-edit-field="title"] .edit-field-review').click()
+    expect(ent.locator(".edit-field-error")).to_have_text("Not valid JSON")
+    ent.locator('tr[data-edit-field="title"] .edit-field-config').fill('{"maxLength": 20, "required": true}')
+    ent.locator('tr[data-edit-field="title"] .edit-field-review').click()
+    expect(page.locator("#plan")).to_have_text("No database change.")
+    expect(page.locator("#plan-diff .diff-new")).to_contain_text('"maxLength": 20')
+    assert admin.get("/api/data").json()["entities"][name]["fields"]["title"] == {"type": "text"}
+    page.click("#plan-apply")
+    expect(page.locator(f'.entity[data-entity="{name}"] tr[data-field="title"]')).to_contain_text('"maxLength":20')
+    assert admin.get("/api/data").json()["entities"][name]["fields"]["title"] == {
+        "type": "text", "config": {"maxLength": 20, "required": True}}
+    # a rename drops the old column: the plan marks it, and applying needs "Drop anyway"
+    ent = page.locator(f'.entity[data-entity="{name}"]')
+    ent.locator('tr[data-field="note"] .field-edit').click()
+    ent.locator('tr[data-edit-field="note"] .edit-field-name').fill("memo")
+    ent.locator('tr[data-edit-field="note"] .edit-field-review').click()
+    expect(page.locator('#plan li.destructive[data-kind="drop_column"]')).to_contain_text(f"{name}.note")
+    expect(page.locator('#plan li[data-kind="add_column"]')).to_contain_text(f"{name}.memo")
+    page.click("#plan-apply")
+    expect(page.locator("#destructive")).to_contain_text(f"drop_column {name}.note")
+    assert list(admin.get("/api/data").json()["entities"][name]["fields"]) == ["title", "note"]  # not yet
+    ui.shot("schema-destructive")
+    page.click("#confirm-drop")
+    expect(page.locator(f'.entity[data-entity="{name}"] tr[data-field="memo"]')).to_be_visible()
+    assert list(admin.get("/api/data").json()["entities"][name]["fields"]) == ["title", "memo"]
+    rows = admin.get(f"/api/data/entity/{name}").json()["data"]
+    assert [(r["title"], r["memo"]) for r in rows] == [("kept", None)]
+
+
 def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
     name = unique("owned")
     r = admin.post(f"/api/system/config/add/data/entities.{name}",
@@ -263,11 +370,11 @@ def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer
     ui.sign_in(*admin_login)
     ui.go("auth")
     page.fill("#role-name", role)
-    page.check('[data-perm="data.entity.read"]')
+    page.check('[data-role-editor="new"] [data-perm="data.entity.read"]')
     page.select_option("#role-filter-entity", name)
     page.fill("#role-filter", "{not json")
     page.click("#role-create")
-    expect(page.locator("#role-error")).to_have_text("Not valid JSON")
+    expect(page.locator('[data-role-editor="new"] [data-error-for="filter"]')).to_have_text("Not valid JSON")
     page.fill("#role-filter", '{"owner_id": "@user.id"}')
     page.click("#role-create")
     expect(page.locator(f'details[data-role="{role}"]')).to_be_visible()
@@ -311,6 +418,45 @@ def test_a_role_with_a_row_filter_limits_a_plain_user(ui: UI, server: NodeServer
         row.locator(".user-revoke").click()
         expect(page.locator("#auth-result")).to_have_text("Saved")
         assert c.get("/api/auth/me", headers=bearer).status_code == 403
+
+
+def test_a_roles_permissions_are_edited_and_a_bad_filter_is_refused_on_its_field(
+        ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
+    name, role = unique("tasks"), unique("editor")
+    r = admin.post(f"/api/system/config/add/data/entities.{name}",
+                   json={"fields": {"title": {"type": "text"}, "owner_id": {"type": "number"}}})
+    assert r.status_code == 202, r.text
+    original = {"permissions": [{"permission": "data.entity.read", "effect": "allow", "policies": [
+        {"condition": {"entity": name}, "effect": "filter", "filter": {"owner_id": "@user.id"}}]}]}
+    assert admin.post(f"/api/system/config/add/auth/roles.{role}", json=original).status_code == 202
+    page = ui.page
+    ui.sign_in(*admin_login)
+    ui.go("auth")
+    page.click(f'details[data-role="{role}"] summary')
+    editor = page.locator(f'[data-role-editor="{role}"]')
+    expect(editor.locator('[data-perm="data.entity.read"]')).to_be_checked()
+    expect(editor.locator(".role-filter")).to_have_value('{"owner_id":"@user.id"}')
+    editor.locator('[data-perm="data.entity.update"]').check()
+    # an operator the server does not know: refused, the error under the filter field
+    editor.locator(".role-filter").fill('{"owner_id": {"$bogus": 1}}')
+    editor.locator(".role-save").click()
+    expect(editor.locator('[data-error-for="filter"]')).to_contain_text("unknown operator '$bogus'")
+    assert admin.get("/api/system/config/auth").json()["config"]["roles"][role] == original
+    # the builder writes a valid filter on the entity's fields
+    editor.locator(".role-cond-add").click()
+    cond = editor.locator(".cond").first
+    cond.locator(".cond-field").select_option("owner_id")
+    cond.locator(".cond-op").select_option("$eq")
+    cond.locator(".cond-value").fill("@user.id")
+    expect(editor.locator(".role-filter")).to_have_value('{"owner_id":{"$eq":"@user.id"}}')
+    editor.locator(".role-save").click()
+    expect(page.locator("#auth-result")).to_have_text("Saved")
+    expect(editor.locator('[data-error-for="filter"]')).to_have_text("")
+    saved = admin.get("/api/system/config/auth").json()["config"]["roles"][role]["permissions"]
+    policy = [{"condition": {"entity": name}, "effect": "filter", "filter": {"owner_id": {"$eq": "@user.id"}}}]
+    assert saved == [{"permission": "data.entity.read", "effect": "allow", "policies": policy},
+                     {"permission": "data.entity.update", "effect": "allow", "policies": policy}]
+    ui.shot("auth-role-edit")
 
 
 def test_api_key_is_shown_once_and_revoked(ui: UI, server: NodeServer, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
@@ -403,16 +549,37 @@ def test_run_a_flow_and_see_its_tasks_output(ui: UI, admin: httpx.Client, admin_
     ui.shot("flows")
 
 
-def test_system_page(ui: UI, admin_login: tuple[str, str]) -> None:
+def test_system_page(ui: UI, admin: httpx.Client, admin_login: tuple[str, str]) -> None:
     page = ui.page
     ui.sign_in(*admin_login)
+    expect(page.locator("#nav-system")).to_be_visible()
+    assert page.locator("#nav-apps").count() == 0  # this node runs no app
     ui.go("system")
     expect(page.locator("#health")).to_have_text("ok")
     expect(page.locator("#version")).to_contain_text("nodebase")
     assert page.get_attribute("#swagger-link", "href") == "/api/system/swagger"
     config = page.inner_text("#config")
     assert '"auth"' in config and '"secret"' not in config.replace('"secret": "********"', "")
+    # metrics: two samples make the first point of each chart; the page's own requests are counted
+    requests = page.locator("#chart-requests")
+    expect(requests).to_have_attribute("data-points", re.compile(r"^([2-9]|\d\d+)$"), timeout=20_000)
+    assert float(requests.get_attribute("data-max") or "0") > 0
+    assert requests.locator("polyline").count() == 1
+    assert len((requests.locator("polyline").get_attribute("points") or "").split()) >= 2
+    assert float(page.locator("#chart-latency").get_attribute("data-max") or "0") > 0
+    assert page.locator("#chart-errors").get_attribute("data-max") == "0"
+    total = int(page.locator("#metrics-summary").get_attribute("data-requests") or "0")
+    assert total > 0
+    # the busiest routes: at most 10, by request count
+    expect(page.locator("#metrics-routes tr[data-route]").first).to_be_visible()
+    counts = [int(x) for x in page.locator("#metrics-routes tr[data-route] td:nth-child(2)").all_inner_texts()]
+    assert 0 < len(counts) <= 10 and counts == sorted(counts, reverse=True) and counts[0] > 0
+    # recent logs: the request lines of this process, newest first, this page's own among them
+    expect(page.locator('#logs tr[data-logger="nodebase.request"]').first).to_be_visible()
+    assert "GET /api/system/info → 200" in page.locator("#logs").inner_text()
     ui.shot("system")
+    page.select_option("#logs-level", "warning")
+    expect(page.locator('#logs tr[data-logger="nodebase.request"]')).to_have_count(0)
 
 
 def test_language_follows_the_browser_and_switches(chromium: Any, server: NodeServer, admin_login: tuple[str, str], tmp_path: Path) -> None:

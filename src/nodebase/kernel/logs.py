@@ -3,6 +3,10 @@
 A record's ``extra={"fields": {...}}`` become top-level keys of its line (the request log
 uses it). Tracebacks go in ``exc``. Nothing here adds request data: what is logged is what
 the code logs, and no nodebase code logs tokens, passwords or keys.
+
+The last lines of this process are also kept in memory (``RECENT``, a bounded ring) for
+``GET /api/system/logs``; lines from the logging module are scrubbed of credential-looking
+text (URL passwords, bearer tokens, API keys, JWTs) before they are kept.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import sys
 import time
+from collections import deque
 from typing import Any
 
 from nodebase.kernel import jsonutil
@@ -36,6 +42,57 @@ class JsonFormatter(logging.Formatter):
         return jsonutil.dumps(line).decode()
 
 
+#: credential-looking text in a logged message: user:password@ in URLs, bearer tokens, API keys, JWTs
+_CREDENTIALS = re.compile(
+    r"(?P<url>://[^/\s:@]*:)[^@\s/]+@|(?P<bearer>[Bb]earer\s+)\S+|nbk_[A-Za-z0-9_-]+|eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+def scrub(text: str) -> str:
+    def hide(m: re.Match[str]) -> str:
+        if m.group("url"):
+            return m.group("url") + "********@"
+        if m.group("bearer"):
+            return m.group("bearer") + "********"
+        return "********"
+
+    return _CREDENTIALS.sub(hide, text)
+
+
+class RecentLines:
+    """The last ``capacity`` log lines of this process, as written to stderr (one per worker)."""
+
+    def __init__(self, capacity: int = 1000) -> None:
+        self.capacity = capacity
+        self.lines: deque[bytes] = deque(maxlen=capacity)
+
+    def add(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def tail(self, limit: int, min_level: int = 0) -> list[dict[str, Any]]:
+        """The newest ``limit`` lines at ``min_level`` or above, newest first."""
+        out: list[dict[str, Any]] = []
+        for raw in reversed(self.lines):
+            line = jsonutil.loads(raw, what="log line")
+            if LEVELS.get(str(line.get("level")), logging.INFO) >= min_level:
+                out.append(line)
+                if len(out) >= limit:
+                    break
+        return out
+
+
+RECENT = RecentLines()
+
+
+class RingHandler(logging.Handler):
+    """Keeps each record's JSON line (scrubbed) in ``RECENT``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            RECENT.add(scrub(self.format(record)).encode())
+        except Exception:  # a log line must never fail the code that logs
+            self.handleError(record)
+
+
 def level_of(name: str) -> int:
     try:
         return LEVELS[name.strip().lower()]
@@ -52,6 +109,9 @@ def configure_logging(level: str) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
+        ring = RingHandler()
+        ring.setFormatter(JsonFormatter())
+        logger.addHandler(ring)
         logger.propagate = False
         _installed = handler
 
@@ -89,6 +149,7 @@ class RequestLog:
     def write(self, fields: dict[str, Any]) -> None:
         line = jsonutil.dumps({"ts": self._ts(time.time()), "level": "info", "logger": "nodebase.request",
                                "msg": "request", **fields})
+        RECENT.add(line)
         self.lines.append(line)
         self.size += len(line) + 1
         if self.size >= self.MAX_BYTES:

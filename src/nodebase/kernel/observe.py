@@ -19,10 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nodebase.kernel import metrics
 from nodebase.kernel.caller import Caller, require
-from nodebase.kernel.logs import RequestLog
+from nodebase.kernel.errors import BadRequest
+from nodebase.kernel.http import json
+from nodebase.kernel.logs import LEVELS, RECENT, RequestLog
 from nodebase.kernel.permissions import Permission
 
 METRICS_PERMISSION = Permission("system.metrics", description="read /metrics (Prometheus)")
+LOGS_PERMISSION = Permission("system.logs", description="read this process's recent log lines (GET /api/system/logs)")
+LOGS_MAX = 1000
 #: set by the raw fast path (kernel.asgi) to the template of the route it answered
 ROUTE_KEY = "nodebase.route"
 UNMATCHED = "<unmatched>"
@@ -122,3 +126,19 @@ async def metrics_endpoint(request: Request) -> Response:
     nb = request.app.state.nb
     require(nb.guard, nb.caller(request), METRICS_PERMISSION.name)
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+
+async def logs_endpoint(request: Request) -> Response:
+    """``GET /api/system/logs?limit=&level=``: this process's newest log lines (the in-memory
+    ring of ``kernel.logs``), newest first, for callers with ``system.logs``."""
+    nb = request.app.state.nb
+    require(nb.guard, nb.caller(request), LOGS_PERMISSION.name)
+    raw_limit = request.query_params.get("limit", "200")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LOGS_MAX:
+        raise BadRequest(f"limit must be an integer from 1 to {LOGS_MAX}", context={"param": "limit", "value": raw_limit})
+    level = request.query_params.get("level", "debug").lower()
+    if level not in LEVELS:
+        raise BadRequest(f"level must be one of {sorted(LEVELS)}", context={"param": "level", "value": level,
+                                                                           "valid": sorted(LEVELS)})
+    lines = RECENT.tail(int(raw_limit), LEVELS[level])
+    return json({"data": lines, "meta": {"items": len(lines), "capacity": RECENT.capacity}})

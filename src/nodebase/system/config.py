@@ -121,6 +121,21 @@ class ConfigManager:
             await hook(module, applied)
         return mask(applied, mod.secret_paths())
 
+    async def plan(self, module: str, op: str, path: str | None, value: Any, *, force: bool = False) -> dict[str, Any]:
+        """What ``change`` would do to the database, without doing it: the schema sync plan of
+        a module that has one (Data: ``plan(doc)``), else no changes. Invalid documents raise
+        as ``change`` would."""
+        mod = self.module(module)
+        async with self._lock:
+            new = self._edit(copy.deepcopy(self.docs[module]), op, path, value, force=force)
+        if not isinstance(new, dict):
+            raise ConfigInvalid([{"path": module, "error": "module config must be an object"}])
+        planner = getattr(mod, "plan", None)
+        if planner is None:
+            return {"changes": [], "destructive": False}
+        _, sync_plan = await planner(new)
+        return {"changes": sync_plan.describe(), "destructive": bool(sync_plan.destructive)}
+
     @staticmethod
     def _edit(doc: dict[str, Any], op: str, path: str | None, value: Any, *, force: bool) -> Any:
         if op == "set":

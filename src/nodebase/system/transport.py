@@ -76,6 +76,9 @@ def _change(op: str) -> Any:
             from nodebase.system.bknd_schema import keep_nodebase_keys
 
             value = keep_nodebase_keys(nb.config.get("data"), path, value)
+        if truthy(request.query_params.get("plan")):  # a dry run: the sync plan, nothing applied
+            plan = await nb.config.plan(module, op, path, value, force=truthy(request.query_params.get("force")))
+            return json({"success": True, "module": module, "plan": plan})
         config = await nb.config.change(
             module, op, path, value,
             drop=truthy(request.query_params.get("drop")),

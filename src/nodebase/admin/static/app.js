@@ -8,10 +8,18 @@ import {authView} from "./auth.js";
 import {mediaView} from "./media.js";
 import {flowsView} from "./flows.js";
 import {systemView} from "./system.js";
+import {appsView, enabledApps} from "./apps.js";
 import {h, clear} from "./dom.js";
 
 const root = document.getElementById("app");
 const VIEWS = {data: dataView, schema: schemaView, auth: authView, media: mediaView, flows: flowsView, system: systemView};
+// the Apps page only when the node runs chat or Studio (their routes answer)
+const withApps = (apps) => {
+  if (!apps.chat && !apps.studio) return;
+  const {system, ...rest} = VIEWS;
+  for (const k of Object.keys(VIEWS)) delete VIEWS[k];
+  Object.assign(VIEWS, rest, {apps: (main, args) => appsView(main, args, apps), system});
+};
 let user = null;
 let cleanup = null;
 
@@ -89,6 +97,7 @@ async function start() {
   } catch (e) {
     user = null;
   }
+  if (user) withApps(await enabledApps());
   window.addEventListener("hashchange", render);
   await render();
 }

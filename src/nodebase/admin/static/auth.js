@@ -3,6 +3,7 @@ import {call, get} from "./api.js";
 import {t} from "./i18n.js";
 import {h, clear, pre, errorOf, section, select} from "./dom.js";
 import {entities} from "./data.js";
+import {conditions} from "./filters.js";
 
 const ROW_PERMISSIONS = ["data.entity.read", "data.entity.update", "data.entity.delete"];
 
@@ -42,33 +43,84 @@ export async function authView(main) {
       } catch (e) { show(h("p", {class: "error", id: "user-error"}, errorOf(e))); }
     }}, t("newUser"))));
 
-  // roles
+  // roles: every role is an editor (permissions, one entity's row filter written by a small
+  // builder or as JSON); the server validates the document and its errors land on the field
   const permNames = (Array.isArray(perms) ? perms : (perms.permissions || perms.data || [])).map((p) => typeof p === "string" ? p : p.name);
-  const rName = h("input", {id: "role-name", placeholder: t("roleName")});
-  const boxes = permNames.map((p) => h("label", {class: "perm"}, h("input", {type: "checkbox", value: p, "data-perm": p}), p));
-  const fEntity = select({id: "role-filter-entity"}, ["", ...Object.keys(all)]);
-  const fJson = h("textarea", {id: "role-filter", rows: 2, placeholder: t("rowFilter")});
-  const fErr = h("p", {id: "role-error", class: "error"});
-  const createRole = async () => {
-    fErr.textContent = "";
-    let filter = null;
-    if (fJson.value.trim()) {
-      try { filter = JSON.parse(fJson.value); } catch { fErr.textContent = t("badJson"); return; }
-    }
-    const permissions = boxes.map((b) => b.firstChild).filter((c) => c.checked).map((c) => {
-      const p = {permission: c.value, effect: "allow"};
-      if (filter && fEntity.value && ROW_PERMISSIONS.includes(c.value))
-        p.policies = [{condition: {entity: fEntity.value}, effect: "filter", filter}];
-      return p;
-    });
-    try { await call("POST", `/api/system/config/add/auth/roles.${rName.value.trim()}`, {permissions}); rerender(); }
-    catch (e) { fErr.textContent = errorOf(e); }
-  };
+  const entityFields = (e) => Object.entries((all[e] && all[e].fields) || {}).filter(([, f]) => f.type !== "media");
+
+  function roleEditor(roleName, doc) {
+    const key = roleName || "new";
+    const entries = (doc.permissions || []).map((p) => typeof p === "string" ? {permission: p} : p);
+    const byPerm = Object.fromEntries(entries.map((p) => [p.permission, p]));
+    const firstFilter = entries.flatMap((p) => p.policies || []).find((x) => x.effect === "filter" && x.condition && typeof x.condition.entity === "string");
+    const nameIn = roleName ? null : h("input", {id: "role-name", placeholder: t("roleName")});
+    const boxes = permNames.map((p) => h("label", {class: "perm"},
+      h("input", {type: "checkbox", value: p, "data-perm": p, checked: !!byPerm[p] && byPerm[p].effect !== "deny"}), p));
+    const fEntity = select({class: "role-filter-entity", id: roleName ? null : "role-filter-entity"}, ["", ...Object.keys(all)],
+      firstFilter ? firstFilter.condition.entity : "");
+    const fJson = h("textarea", {class: "role-filter", id: roleName ? null : "role-filter", rows: 2, placeholder: t("rowFilter"), "data-field": "filter"},
+      firstFilter ? JSON.stringify(firstFilter.filter) : "");
+    const fErr = h("div", {class: "field-error role-filter-error", "data-error-for": "filter"});
+    const err = h("p", {class: "error role-error", id: roleName ? null : "role-error"});
+    // the builder: conditions on the chosen entity's fields, written into the JSON box
+    const builderBox = h("div", {class: "role-builder"});
+    let builder = null;
+    const makeBuilder = () => {
+      clear(builderBox);
+      if (!fEntity.value) { builder = null; return; }
+      builder = conditions(entityFields(fEntity.value), {placeholders: true, onchange: () => {
+        const w = builder && builder.where();
+        fJson.value = w ? JSON.stringify(w) : "";
+      }});
+      builderBox.append(builder.el, h("button", {class: "role-cond-add", onclick: () => builder.add()}, t("addCondition")));
+    };
+    fEntity.addEventListener("change", makeBuilder);
+    makeBuilder();
+    const showErrors = (e) => {
+      const list = (e.body && Array.isArray(e.body.errors)) ? e.body.errors : [];
+      const onFilter = list.filter((x) => /\.filter(\b|\.|$)/.test(x.path || "") || /\.filter[.:]/.test(x.error || ""));
+      if (onFilter.length) fErr.textContent = onFilter.map((x) => x.error).join("; ");
+      else err.textContent = errorOf(e);
+    };
+    const save = async () => {
+      fErr.textContent = ""; err.textContent = "";
+      let filter = null;
+      if (fJson.value.trim()) {
+        try { filter = JSON.parse(fJson.value); } catch { fErr.textContent = t("badJson"); return; }
+      }
+      const entity = fEntity.value;
+      const permissions = boxes.map((b) => b.firstChild).filter((c) => c.checked).map((c) => {
+        const old = byPerm[c.value] || {};
+        // keep the entry's other policies; this editor owns the filter on the chosen entity
+        const kept = (old.policies || []).filter((x) => !(x.effect === "filter" && x.condition && (x.condition.entity === entity ||
+          (firstFilter && x.condition.entity === firstFilter.condition.entity))));
+        const p = {...old, permission: c.value, effect: "allow"};
+        const policies = [...kept];
+        if (filter && entity && ROW_PERMISSIONS.includes(c.value)) policies.push({condition: {entity}, effect: "filter", filter});
+        if (policies.length) p.policies = policies; else delete p.policies;
+        return p;
+      });
+      const body = {...doc, permissions};
+      try {
+        if (roleName) {
+          await call("PUT", `/api/system/config/overwrite/auth/roles.${roleName}`, body);
+          show(h("p", {class: "ok"}, t("saved")));
+        } else {
+          await call("POST", `/api/system/config/add/auth/roles.${nameIn.value.trim()}`, {permissions});
+          rerender();
+        }
+      } catch (e) { showErrors(e); }
+    };
+    return h("div", {class: "role-editor", "data-role-editor": key},
+      nameIn, doc.implicit_allow ? h("p", {class: "muted"}, t("implicitAllow")) : null,
+      h("div", {class: "perms"}, ...boxes),
+      h("label", {}, t("filterEntity"), fEntity), builderBox,
+      h("label", {}, t("rowFilter"), fJson), fErr, err,
+      h("button", {class: "primary role-save", id: roleName ? null : "role-create", onclick: save}, roleName ? t("save") : t("create")));
+  }
   const rolesBox = section(t("roles"),
-    ...roleNames.map((r) => h("details", {"data-role": r}, h("summary", {}, r), pre(roles[r]))),
-    h("h3", {}, t("newRole")), rName, h("div", {class: "perms"}, ...boxes),
-    h("label", {}, t("filterEntity"), fEntity), h("label", {}, t("rowFilter"), fJson), fErr,
-    h("button", {id: "role-create", class: "primary", onclick: createRole}, t("create")));
+    ...roleNames.map((r) => h("details", {"data-role": r}, h("summary", {}, r), roleEditor(r, roles[r]))),
+    h("h3", {}, t("newRole")), roleEditor(null, {}));
 
   // API keys
   const kName = h("input", {id: "key-name", placeholder: t("keyName")});

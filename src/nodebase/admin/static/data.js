@@ -1,29 +1,16 @@
 // Data: entities, rows (pagination, sort, filter builder writing the Data query language),
-// inline create / edit / delete with field errors, live updates over the Realtime WebSocket.
+// inline create / edit / delete with field errors, live updates over the Realtime WebSocket;
+// relations: the foreign-key fields are columns (a select of the target's rows when editing)
+// and each row shows its related rows through every relation (GET /api/data/info/:e says which).
 import {call, get} from "./api.js";
 import {t} from "./i18n.js";
 import {h, clear, select} from "./dom.js";
+import {coerce, conditions} from "./filters.js";
 
 const LIMIT = 10;
-const OPS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$like", "$in", "$isnull"];
 
 export async function entities() {
   return (await get("/api/data")).entities || {};
-}
-
-function coerce(field, raw) {
-  if (!field) return raw;
-  if (field.type === "number") return raw === "" ? null : Number(raw);
-  if (field.type === "boolean") return raw;
-  if (field.type === "json") { try { return raw === "" ? null : JSON.parse(raw); } catch { return raw; } }
-  return raw === "" ? null : raw;
-}
-
-function filterValue(field, op, raw) {
-  if (op === "$isnull") return raw === "true" || raw === "1";
-  if (op === "$in") return raw.split(",").map((s) => coerce(field, s.trim()));
-  if (field && field.type === "boolean") return raw === "true" || raw === "1";
-  return coerce(field, raw);
 }
 
 function display(v) {
@@ -42,36 +29,40 @@ export async function dataView(main, [current]) {
   main.append(h("div", {class: "split"}, side, body));
   if (!name) { body.append(h("p", {class: "muted"}, t("noRows"))); return null; }
 
-  const fields = Object.entries(all[name].fields || {})
+  const info = await get(`/api/data/info/${encodeURIComponent(name)}`);
+  const declared = Object.entries(all[name].fields || {})
     .filter(([, f]) => f.type !== "relation" && f.type !== "media" && !(f.config && f.config.virtual));
+  // the foreign keys of to-one relations (posts_id → posts): columns the schema does not list
+  const keys = (info.fields || []).filter((f) => f.type === "relation" && f.config && f.config.target)
+    .map((f) => [f.name, {type: "relation", config: f.config,
+      numeric: !(all[f.config.target] && all[f.config.target].config && all[f.config.target].config.primary_format === "uuid")}]);
+  const fields = [...declared, ...keys];
   const byName = Object.fromEntries(fields);
-  const st = {offset: 0, sort: "", where: null, conditions: [], editing: null, creating: false, rows: [], count: 0};
+  const references = ((info.relations && info.relations.all) || []).map((r) => r.ref);
+  // the rows a foreign key may point at (the first 100 of the target), for the edit selects
+  const targets = {};
+  await Promise.all(keys.map(async ([, f]) => {
+    const target = f.config.target;
+    if (targets[target]) return;
+    try {
+      const r = await get(`/api/data/entity/${encodeURIComponent(target)}`, {limit: 100});
+      targets[target] = r.data || [];
+    } catch { targets[target] = []; }
+  }));
+  const label = (row) => {
+    const text = Object.entries(row).find(([k, v]) => k !== "id" && typeof v === "string" && v);
+    return text ? `${row.id} · ${text[1]}` : String(row.id);
+  };
+  const st = {offset: 0, sort: "", where: null, conditions: [], editing: null, creating: false, related: null, rows: [], count: 0};
 
   // -- filter builder -------------------------------------------------------------------
-  const condBox = h("div", {id: "conditions"});
+  const cond = conditions(fields, {id: "conditions"});
   const queryText = h("code", {id: "query-text"}, "{}");
-  const addCondition = () => {
-    const f = select({class: "cond-field"}, ["id", ...fields.map(([n]) => n)]);
-    const op = select({class: "cond-op"}, OPS);
-    const v = h("input", {class: "cond-value", placeholder: "value"});
-    const row = h("div", {class: "cond"}, f, op, v, h("button", {class: "cond-remove", onclick: () => { row.remove(); }}, "×"));
-    condBox.append(row);
-  };
-  const buildWhere = () => {
-    const where = {};
-    for (const row of condBox.querySelectorAll(".cond")) {
-      const f = row.querySelector(".cond-field").value, op = row.querySelector(".cond-op").value;
-      const raw = row.querySelector(".cond-value").value;
-      const value = f === "id" ? filterValue({type: "number"}, op, raw) : filterValue(byName[f], op, raw);
-      where[f] = Object.assign(where[f] || {}, {[op]: value});
-    }
-    return Object.keys(where).length ? where : null;
-  };
   const filterBox = h("div", {class: "filter"},
-    h("strong", {}, t("filter")), condBox,
-    h("div", {}, h("button", {id: "filter-add", onclick: addCondition}, t("addCondition")),
-      h("button", {id: "filter-apply", class: "primary", onclick: () => { st.where = buildWhere(); st.offset = 0; load(); }}, t("apply")),
-      h("button", {id: "filter-clear", onclick: () => { clear(condBox); st.where = null; st.offset = 0; load(); }}, t("clear"))),
+    h("strong", {}, t("filter")), cond.el,
+    h("div", {}, h("button", {id: "filter-add", onclick: () => cond.add()}, t("addCondition")),
+      h("button", {id: "filter-apply", class: "primary", onclick: () => { st.where = cond.where(); st.offset = 0; load(); }}, t("apply")),
+      h("button", {id: "filter-clear", onclick: () => { cond.clear(); st.where = null; st.offset = 0; load(); }}, t("clear"))),
     h("div", {class: "query"}, t("query"), ": ", queryText));
 
   // -- table ----------------------------------------------------------------------------
@@ -87,6 +78,12 @@ export async function dataView(main, [current]) {
   function input(fname, f, value) {
     const attrs = {name: fname, "data-field": fname, class: "cell-input"};
     if (f.type === "boolean") return h("input", {...attrs, type: "checkbox", checked: !!value});
+    if (f.type === "relation") {
+      const opts = (targets[f.config.target] || []).map((r) => [String(r.id), label(r)]);
+      const current = value === null || value === undefined ? "" : String(value);
+      if (current && !opts.some(([v]) => v === current)) opts.push([current, current]);
+      return select({...attrs, "data-target": f.config.target}, [["", "—"], ...opts], current);
+    }
     if (f.type === "enum") {
       const opts = (f.config && f.config.options && (f.config.options.values || f.config.options)) || [];
       return select(attrs, ["", ...(Array.isArray(opts) ? opts : [])], value ?? "");
@@ -149,11 +146,15 @@ export async function dataView(main, [current]) {
       tbody.append(h("tr", {"data-id": row.id},
         h("td", {}, String(row.id)), ...fields.map(([n]) => h("td", {"data-col": n}, display(row[n]))),
         h("td", {class: "actions"},
+          references.length ? h("button", {class: "row-related", onclick: () => {
+            st.related = st.related === row.id ? null : row.id; draw();
+          }}, t("related")) : null,
           h("button", {class: "row-edit", onclick: () => { st.editing = row.id; st.creating = false; draw(); }}, t("edit")),
           h("button", {class: "row-delete danger", onclick: async () => {
             if (!confirm(t("confirmDelete"))) return;
             try { await call("DELETE", `/api/data/entity/${name}/${row.id}`); await load(); } catch (e) { error.textContent = e.message; }
           }}, t("del")))));
+      if (st.related === row.id) tbody.append(relatedRow(row));
     }
     if (!st.rows.length && !st.creating) tbody.append(h("tr", {}, h("td", {colspan: fields.length + 2, class: "muted"}, t("noRows"))));
     table.append(tbody);
@@ -163,6 +164,27 @@ export async function dataView(main, [current]) {
       h("button", {id: "page-prev", disabled: st.offset === 0 ? true : null, onclick: () => { st.offset = Math.max(0, st.offset - LIMIT); load(); }}, t("prev")),
       h("span", {id: "page-info"}, t("pageOf", first, last, st.count)),
       h("button", {id: "page-next", disabled: last >= st.count ? true : null, onclick: () => { st.offset += LIMIT; load(); }}, t("next")));
+  }
+
+  // the rows related to one row, through each relation: GET /api/data/entity/:e/:id/:reference
+  function relatedRow(row) {
+    const box = h("div", {class: "related"});
+    const tr = h("tr", {class: "related-of", "data-related-for": row.id}, h("td", {colspan: fields.length + 2}, box));
+    for (const ref of references) {
+      const part = h("div", {class: "related-ref", "data-ref": ref}, h("strong", {}, ref), " ", h("span", {class: "muted"}, t("loading")));
+      box.append(part);
+      get(`/api/data/entity/${encodeURIComponent(name)}/${encodeURIComponent(row.id)}/${encodeURIComponent(ref)}`, {limit: 10})
+        .then((r) => {
+          const rows = r.data || [];
+          const cols = rows.length ? Object.keys(rows[0]) : [];
+          part.lastChild.remove();
+          part.append(h("span", {class: "muted related-count"}, t("relatedCount", (r.meta && (r.meta.count ?? r.meta.items)) ?? rows.length)),
+            rows.length ? h("table", {class: "related-rows"}, h("tr", {}, ...cols.map((c) => h("th", {}, c))),
+              ...rows.map((x) => h("tr", {"data-related-id": x.id}, ...cols.map((c) => h("td", {}, display(x[c])))))) : null);
+        })
+        .catch((e) => { part.lastChild.textContent = e.message; });
+    }
+    return tr;
   }
 
   let seq = 0;
