@@ -58,6 +58,11 @@ def channel(room_key: str) -> str:
     return "chat:" + room_key
 
 
+def user_channel(user_id: str) -> str:
+    """The Realtime presence channel of one user: an entry per live connection, every node."""
+    return "chat.user:" + user_id
+
+
 def _int_arg(value: Any, name: str, default: int | None = None) -> int | None:
     if value is None or value == "":
         return default
@@ -96,11 +101,36 @@ class ChatService:
         self._profiles[user_id] = profile
         return profile
 
-    async def user(self, user_id: Any, *, online: bool = False) -> dict[str, Any] | None:
+    async def user(self, user_id: Any, *, online: bool | None = None) -> dict[str, Any] | None:
+        """The protocol's user object; ``is_online`` from the user's presence (any node)
+        unless ``online`` says it."""
         row = await self.auth.user_view(self.auth.users_pk(user_id))
         if row is None:
             return None
-        return user_view(row, await self._profile(str(row["id"])), online=online)
+        uid = str(row["id"])
+        if online is None:
+            online = await self.is_online(uid)
+        return user_view(row, await self._profile(uid), online=online)
+
+    # -- user-wide presence: one Realtime presence entry per live connection --------------------
+    async def is_online(self, user_id: str) -> bool:
+        try:
+            return bool(await self.rt.presence(user_channel(user_id)))
+        except Exception as exc:  # the broker is down: the user object still answers
+            log.warning("chat: reading %s's presence failed (%s)", user_id, exc)
+            return False
+
+    async def connected(self, connection_id: str, user_id: str) -> None:
+        try:
+            await self.rt.join(user_channel(user_id), connection_id, {"id": user_id})
+        except Exception as exc:  # kept locally: the presence store re-announces it
+            log.warning("chat: marking %s online failed (%s)", user_id, exc)
+
+    async def disconnected(self, connection_id: str, user_id: str) -> None:
+        try:
+            await self.rt.leave(user_channel(user_id), connection_id, {"id": user_id})
+        except Exception as exc:
+            log.warning("chat: marking %s offline failed (%s)", user_id, exc)
 
     def user_id(self, caller: Caller) -> str:
         if caller.user is None:
@@ -108,9 +138,9 @@ class ChatService:
             raise Unauthorized("A valid user token is required", context={"reason": reason})
         return str(caller.user["id"])
 
-    async def me(self, caller: Caller) -> dict[str, Any]:
+    async def me(self, caller: Caller, *, online: bool | None = None) -> dict[str, Any]:
         uid = self.user_id(caller)
-        view = await self.user(uid)
+        view = await self.user(uid, online=online)
         if view is None:
             raise Unauthorized("The token's user no longer exists")
         return view
@@ -298,7 +328,7 @@ class ChatService:
         if row.get("created_by") != uid and caller.role != "admin":
             raise Forbidden("Only the room's owner or an admin may add members", context={"room_id": room_id})
         member = body.get("user_id") if isinstance(body, dict) else None
-        if not isinstance(member, (str, int)) or isinstance(member, bool) or await self.user(member) is None:
+        if not isinstance(member, (str, int)) or isinstance(member, bool) or await self.user(member, online=False) is None:
             raise NotFound("No such user", context={"field": "user_id"})
         await self._add_member(row["room_key"], str(member))
 
@@ -357,7 +387,7 @@ class ChatService:
             if existing:
                 return message_view(existing), False
         await self._check_rate(uid)
-        me = await self.me(caller)
+        me = await self.me(caller, online=False)  # only its username
         async with self._lock(key):
             seq = max(self._next.get((key, row.get("id")), 0), int(row.get("last_seq") or 0) + 1)
             for _ in range(SEND_RETRIES):

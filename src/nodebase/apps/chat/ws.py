@@ -327,10 +327,11 @@ class ChatEndpoint:
         if user is None:
             await ws.close(4401, "unauthorized: a valid token is required")
             return
-        sock = ChatSocket(ws, self.service, caller, user, self.frame_rate)
+        sock = ChatSocket(ws, self.service, caller, {**user, "is_online": True}, self.frame_rate)
         self.sockets.add(sock)
         writer = asyncio.create_task(sock.writer())
         try:
+            await self.service.connected(sock.id, user["id"])
             while True:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
@@ -349,4 +350,7 @@ class ChatEndpoint:
             writer.cancel()
             with contextlib.suppress(BaseException):
                 await writer
+            # offline first, so user_left says whether the user is still online elsewhere
+            await self.service.disconnected(sock.id, user["id"])
+            sock.user = {**sock.user, "is_online": await self.service.is_online(user["id"])}
             await sock.close()
