@@ -65,3 +65,36 @@ def test_openapi_describes_the_chat_routes(chat: NodeServer) -> None:
     for path in ("/users/register", "/users/login", "/chat/messages", "/chat/rooms", "/chat/rooms/{room_id}/messages",
                  "/chat/rooms/{room_id}/users", "/chat/rooms/{room_id}/members", "/ws"):
         assert path in doc["paths"], path
+
+
+@sync
+async def test_deletes_are_announced_to_the_rooms_connections(chat: NodeServer) -> None:
+    admin = _admin_token(chat)
+    _, token = register(chat)
+    room, other = name("del"), name("keep")
+    async with ws(chat, token) as w, ws(chat, token) as bystander:
+        await w.join(room)
+        await w.join(other)
+        await bystander.join(other)
+        first = await w.send_message(room, "one")
+        second = await w.send_message(room, "two")
+        async with httpx.AsyncClient(base_url=chat.url, headers=auth(admin)) as a:
+            gone = second["message"]
+            assert (await a.delete(f"/chat/rooms/{room}/messages/{gone['id']}")).status_code == 200
+            deleted, _ = await w.until("message_deleted")
+            assert deleted == {"type": "message_deleted", "room_id": room, "message_id": gone["id"],
+                               "seq": gone["seq"]}
+            assert (await a.delete(f"/chat/rooms/{room}")).status_code == 200
+        left, _ = await w.until("room_left")
+        assert left == {"type": "room_left", "room_id": room, "reason": "deleted"}
+        # no longer in the room: sending to it needs a join; the other room is untouched
+        await w.send(type="send_message", room_id=room, content="after", req_id="r1")
+        err, _ = await w.until("error")
+        assert (err["code"], err["req_id"]) == ("forbidden", "r1")
+        await w.send_message(other, "still here")
+        heard, _ = await bystander.until("new_message")
+        assert heard["message"]["content"] == "still here"
+        assert not [f for f in await bystander.barrier() if f["type"] in ("message_deleted", "room_left")]
+        # joining again makes a new room (auto-create): seq starts again, the old messages are gone
+        joined, before = await w.join(room, after_seq=0)
+        assert joined["last_seq"] == 0 and before == [] and first["message"]["seq"] == 1

@@ -498,6 +498,8 @@ class ChatService:
         rows = await self.data.delete_many(MESSAGES, {"room_key": key, "msg_id": str(message_id)}, SYSTEM)
         if not rows:
             raise NotFound("No such message", context={"room_id": key, "id": message_id})
+        await self._announce(key, "deleted", {"room_id": key, "message_id": rows[0]["msg_id"],
+                                              "seq": int(rows[0]["seq"])})
 
     async def delete_room(self, caller: Caller, room_id: Any) -> None:
         """Admin: remove a room with its messages and members."""
@@ -509,3 +511,11 @@ class ChatService:
             while await self.data.delete_many(entity, {"room_key": key}, SYSTEM):
                 pass
         await self.data.delete_many(ROOMS, {"room_key": key}, SYSTEM)
+        await self._announce(key, "room_deleted", {"room_id": key})
+
+    async def _announce(self, key: str, event: str, data: dict[str, Any]) -> None:
+        """Tell the room's live connections (every node); the deletion itself is already done."""
+        try:
+            await self.rt.publish(channel(key), data, event=event, ephemeral=True)
+        except Exception as exc:
+            log.warning("chat: announcing %s of %s failed (%s)", event, key, exc)

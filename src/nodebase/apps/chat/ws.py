@@ -158,6 +158,12 @@ class ChatSocket:
             frame = {"type": "user_left", "room_id": key, "user": data.get("user")}
         elif pub.event == "online":
             frame = {"type": "online_users", "room_id": key, "users": data.get("users", [])}
+        elif pub.event == "deleted":  # an admin deleted a message (beyond chat.md: docs/chat.md)
+            frame = {"type": "message_deleted", "room_id": key, "message_id": data.get("message_id"),
+                     "seq": data.get("seq")}
+        elif pub.event == "room_deleted":  # the room is gone: the connection is no longer in it
+            await self.leave(key, announce=False)
+            frame = {"type": "room_left", "room_id": key, "reason": "deleted"}
         else:
             return
         await self.ws.send_text(orjson.dumps(frame).decode())
