@@ -22,6 +22,8 @@ Usage::
 
     python bench/chat.py [--only nodebase,sio,pysio] [--loads room,pairs] [--messages 300]
                          [--subscribers 200] [--users 500] [--seconds 10]
+    # before/after: git worktree add /tmp/nb-old <rev>
+    python bench/chat.py --only baseline,nodebase,baseline,nodebase --baseline /tmp/nb-old/src
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +121,15 @@ def _rows(db: Path) -> int:
 class NodebaseChat(Nodebase):
     name = "nodebase chat (uvicorn)"
 
-    def __init__(self) -> None:
-        super().__init__({"NODEBASE_APPS": "chat", "NODEBASE_CHAT_SEND_RATE": "0",
-                          "NODEBASE_CHAT_FRAME_RATE": "100000", "NODEBASE_GRPC_PORT": "0"})
+    def __init__(self, src: str = "") -> None:
+        """``src``: run nodebase from that source tree instead (``git worktree add /tmp/old
+        <rev>`` then ``--baseline /tmp/old/src``): a before/after in one run."""
+        env = {"NODEBASE_APPS": "chat", "NODEBASE_CHAT_SEND_RATE": "0", "NODEBASE_CHAT_FRAME_RATE": "100000",
+               "NODEBASE_GRPC_PORT": "0"}
+        if src:
+            env["PYTHONPATH"] = str(Path(src).resolve())
+            self.name = f"nodebase chat (uvicorn) from {src}"
+        super().__init__(env)
 
     def stored(self) -> int:
         import httpx
@@ -204,21 +213,24 @@ def main() -> None:
     ap.add_argument("--user-rate", type=float, default=1.0, help="pairs load: messages a second per user")
     ap.add_argument("--seconds", type=float, default=10.0, help="pairs load: how long each user sends")
     ap.add_argument("--clients", type=int, default=2, help="client processes")
+    ap.add_argument("--baseline", default="", help='a nodebase source tree (".../src") for --only baseline')
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    makers = {"nodebase": NodebaseChat, "sio": NodeSioChat, "pysio": PySioChat}
+    makers: dict[str, Callable[[], Server]] = {"nodebase": NodebaseChat, "sio": NodeSioChat, "pysio": PySioChat,
+                                               "baseline": lambda: NodebaseChat(args.baseline)}
     results: list[Result] = []
     for key in args.only.split(","):
         server: Server = makers[key]()
         try:
             server.start()
             token = getattr(server, "token", "")
-            rx = ChatDialect(token) if key == "nodebase" else SioChatDialect()
+            speaks_chat = key in ("nodebase", "baseline")
+            rx = ChatDialect(token) if speaks_chat else SioChatDialect()
             loads = args.loads.split(",")
             if "room" in loads:
                 for mode in args.modes.split(","):
                     log(f"{server.name}: room, {mode} ...")
-                    tx = ChatSender(token) if key == "nodebase" else None
+                    tx = ChatSender(token) if speaks_chat else None
                     results.append(fan_out(server, rx, mode, args.subscribers, args.messages, args.rate,
                                            args.clients, sender=tx))
                     results[-1].mode = f"room of {args.subscribers}, {mode}"
