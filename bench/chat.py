@@ -1,15 +1,29 @@
 #!/usr/bin/env python3
-"""Chat room fan-out: nodebase's chat WebSocket vs python-socketio (uvicorn) with the same
-semantics — store the message in SQLite, then broadcast to the room without self-echo.
+"""Chat: nodebase's chat WebSocket vs Socket.IO 4.8 on Node 20 vs python-socketio 5 (uvicorn),
+each a chat server of the same semantics — store the message in SQLite (WAL, synchronous
+NORMAL), acknowledge it to the sender, broadcast it to the rest of the room, no self-echo.
 
-Reuses bench/realtime.py's machinery (client processes, CPU/RSS sampling, the Socket.IO
-client dialect, bench/.work/rt-venv): 1 sender in a room of ``--subscribers`` members,
-modes ``burst`` and ``paced``. Socket.IO on Node 20 is not in this run (it needs an SQLite
-binding from npm; see docs/chat.md "What is not done").
+Two loads, the same Python clients for all three servers (bench/fanout.py):
+
+* ``room``: 1 sender in a room of ``--subscribers`` members; ``burst`` (all messages at once:
+  deliveries/s) and ``paced`` (``--rate`` messages/s: latency).
+* ``pairs``: ``--users`` connections in rooms of two, each sending ``--user-rate`` messages
+  a second for ``--seconds``; each message reaches the partner.
+
+Reported: sends/s, deliveries/s, p50/p99 send → delivery latency, server CPU µs per delivery
+(the least load-sensitive figure on a shared box), peak RSS, deliveries counted against the
+expected (a self-echo would be counted apart), and the rows the server stored.
+
+The peers are prepared on first use in bench/.work/: rt-venv (uvicorn, python-socketio) and
+rt-node (npm socket.io@4.8 and better-sqlite3, whose native module npm builds or downloads
+at install). Everything it starts is stopped on exit.
 
 Usage::
 
-    python bench/chat.py [--messages 1000] [--subscribers 200] [--rate 50] [--only nodebase,pysio]
+    python bench/chat.py [--only nodebase,sio,pysio] [--loads room,pairs] [--messages 300]
+                         [--subscribers 200] [--users 500] [--seconds 10]
+    # before/after: git worktree add /tmp/nb-old <rev>
+    python bench/chat.py --only baseline,nodebase,baseline,nodebase --baseline /tmp/nb-old/src
 """
 
 from __future__ import annotations
@@ -17,79 +31,153 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.services import free_port  # noqa: E402
-from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
+from websockets.asyncio.client import ClientConnection  # noqa: E402
 
-from bench.realtime import (  # noqa: E402
+from bench.fanout import (  # noqa: E402
+    PYSIO_PRELUDE,
+    ROOM,
     WORK,
-    Dialect,
+    JsonWsDialect,
+    NodeApp,
     Nodebase,
     Result,
     Server,
     SocketIoDialect,
-    ensure_rt_venv,
+    UvicornApp,
     fan_out,
     log,
+    pairs,
+    print_results,
 )
 
-PYSIO_CHAT = '''
-import sqlite3, time, uuid, socketio
+SCHEMA = ("CREATE TABLE messages (id TEXT PRIMARY KEY, room TEXT, seq INTEGER, content TEXT, "
+          "created_at INTEGER, UNIQUE (room, seq))")
+
+PYSIO_CHAT = PYSIO_PRELUDE + f'''
+import os, sqlite3, time, uuid
+if os.path.exists("chat_bench.db"):
+    os.remove("chat_bench.db")
 db = sqlite3.connect("chat_bench.db", isolation_level=None)
 db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=NORMAL")
-db.execute("CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, room TEXT, seq INTEGER, content TEXT, "
-           "created_at INTEGER, UNIQUE (room, seq))")
-seqs = {}
-sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
-
-@sio.event
-async def join(sid, room):
-    await sio.enter_room(sid, room)
-    return "ok"
+db.execute("{SCHEMA}")
+seqs = {{}}
 
 @sio.event
 async def msg(sid, data):
-    seq = seqs.get("bench", 0) + 1
-    seqs["bench"] = seq
-    mid = "m_" + uuid.uuid4().hex
-    db.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", (mid, "bench", seq, data["content"], int(time.time() * 1000)))
-    await sio.emit("msg", {"id": mid, "seq": seq, "content": data["content"]}, room="bench", skip_sid=sid)
+    room = data["room"]
+    seq = seqs[room] = seqs.get(room, 0) + 1
+    mid, now = "m_" + uuid.uuid4().hex, int(time.time() * 1000)
+    db.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", (mid, room, seq, data["content"], now))
+    message = {{"id": mid, "seq": seq, "room_id": room, "content": data["content"], "created_at": now}}
+    await sio.emit("msg", message, room=room, skip_sid=sid)
+    return message
 
 app = socketio.ASGIApp(sio)
 '''
 
+NODE_CHAT = f'''
+const fs = require("fs");
+const crypto = require("crypto");
+const {{ Server }} = require("socket.io");
+const Database = require("better-sqlite3");
+for (const f of ["chat_bench.db", "chat_bench.db-wal", "chat_bench.db-shm"]) fs.rmSync(f, {{ force: true }});
+const db = new Database("chat_bench.db");
+db.pragma("journal_mode = WAL");
+db.pragma("synchronous = NORMAL");
+db.exec("{SCHEMA}");
+const insert = db.prepare("INSERT INTO messages VALUES (?, ?, ?, ?, ?)");
+const seqs = new Map();
+const io = new Server(Number(process.env.PORT), {{ perMessageDeflate: false, transports: ["websocket"] }});
+io.on("connection", (s) => {{
+  s.on("join", (room, ack) => {{ s.join(room); if (ack) ack("ok"); }});
+  s.on("msg", (d, ack) => {{
+    const room = d.room;
+    const seq = (seqs.get(room) || 0) + 1;
+    seqs.set(room, seq);
+    const id = "m_" + crypto.randomUUID().replaceAll("-", ""), now = Date.now();
+    insert.run(id, room, seq, d.content, now);
+    const message = {{ id, seq, room_id: room, content: d.content, created_at: now }};
+    s.to(room).emit("msg", message);  // the room but the sending socket
+    if (ack) ack(message);
+  }});
+}});
+'''
 
-class ChatDialect(Dialect):
-    def __init__(self, token: str) -> None:
-        self.token = token
 
-    async def open(self, server: Server) -> ClientConnection:
-        return await connect(f"ws://127.0.0.1:{server.port}/ws?token={self.token}", compression=None,
-                             max_queue=None, ping_interval=None)
+def _rows(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        n: int = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return n
 
-    async def join(self, conn: ClientConnection) -> None:
-        await conn.send('{"type":"join_room","room_id":"bench"}')
-        while json.loads(await conn.recv()).get("type") != "room_joined":
-            pass
 
-    def publish_frame(self, payload: dict[str, Any]) -> str:
-        return json.dumps({"type": "send_message", "room_id": "bench", "content": json.dumps(payload)})
+class NodebaseChat(Nodebase):
+    name = "nodebase chat (uvicorn)"
 
-    def delivery(self, frame: str | bytes) -> dict[str, Any] | None:
-        if isinstance(frame, str) and frame.startswith('{"type":"new_message"'):
-            data: dict[str, Any] = json.loads(json.loads(frame)["message"]["content"])
-            return data
-        return None
+    def __init__(self, src: str = "") -> None:
+        """``src``: run nodebase from that source tree instead (``git worktree add /tmp/old
+        <rev>`` then ``--baseline /tmp/old/src``): a before/after in one run."""
+        env = {"NODEBASE_APPS": "chat", "NODEBASE_CHAT_SEND_RATE": "0", "NODEBASE_CHAT_FRAME_RATE": "100000",
+               "NODEBASE_GRPC_PORT": "0"}
+        if src:
+            env["PYTHONPATH"] = str(Path(src).resolve())
+            self.name = f"nodebase chat (uvicorn) from {src}"
+        super().__init__(env)
+
+    def stored(self) -> int:
+        import httpx
+
+        r = httpx.get(self.node.url + "/chat/stats", headers={"Authorization": f"Bearer {self.token}"})
+        n: int = r.json()["messages"]
+        return n
+
+
+class NodeSioChat(NodeApp):
+    def __init__(self) -> None:
+        super().__init__("Socket.IO 4.8 (Node 20), better-sqlite3", "chat_server.js", NODE_CHAT,
+                         ("socket.io@4.8", "better-sqlite3@12"))
+
+    def stored(self) -> int:
+        return _rows(self.home / "chat_bench.db")
+
+
+class PySioChat(UvicornApp):
+    def __init__(self) -> None:
+        super().__init__("python-socketio 5 (uvicorn), sqlite3", WORK / "chat-pysio", "chat_pysio_server",
+                         PYSIO_CHAT)
+
+    def stored(self) -> int:
+        return _rows(self.home / "chat_bench.db")
+
+
+class ChatDialect(JsonWsDialect):
+    """nodebase's chat protocol (shared/protocols/chat.md)."""
+
+    path, joined, prefix = "/ws", '"type":"room_joined"', '{"type":"new_message"'
+
+    def join_frame(self, room: str) -> str:
+        return json.dumps({"type": "join_room", "room_id": room})
+
+    def publish_frame(self, payload: dict[str, Any], room: str = ROOM) -> str:
+        return json.dumps({"type": "send_message", "room_id": room, "content": json.dumps(payload)})
+
+    def payload(self, doc: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(doc["message"]["content"])
+        return data
+
+    def ack(self, frame: str | bytes) -> bool:
+        return isinstance(frame, str) and frame.startswith('{"type":"message_ack"')
 
 
 class ChatSender(ChatDialect):
-    """The sender joins before sending (the protocol requires it)."""
+    """The room load's sender joins before sending (the protocol requires it)."""
 
     async def open(self, server: Server) -> ClientConnection:
         conn = await super().open(server)
@@ -98,8 +186,10 @@ class ChatSender(ChatDialect):
 
 
 class SioChatDialect(SocketIoDialect):
-    def publish_frame(self, payload: dict[str, Any]) -> str:
-        return "42" + json.dumps(["msg", {"content": json.dumps(payload)}])
+    """``msg`` {room, content} with an ack (the stored message), like nodebase's message_ack."""
+
+    def publish_frame(self, payload: dict[str, Any], room: str = ROOM) -> str:
+        return "421" + json.dumps(["msg", {"room": room, "content": json.dumps(payload)}])
 
     def delivery(self, frame: str | bytes) -> dict[str, Any] | None:
         if isinstance(frame, str) and frame.startswith('42["msg"'):
@@ -107,103 +197,60 @@ class SioChatDialect(SocketIoDialect):
             return data
         return None
 
-
-class PySioChat(Server):
-    name = "python-socketio 5 (uvicorn), SQLite store + broadcast"
-
-    def start(self) -> None:
-        venv = ensure_rt_venv()
-        home = WORK / "chat-pysio"
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "chat_pysio_server.py").write_text(PYSIO_CHAT)
-        (home / "chat_bench.db").unlink(missing_ok=True)
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [str(venv / "bin" / "uvicorn"), "chat_pysio_server:app", "--port", str(self.port), "--loop", "uvloop",
-             "--http", "httptools", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
-             "--log-level", "warning"],
-            cwd=home, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.wait_port()
-
-
-class _Split(Dialect):
-    """Receivers speak ``rx``; the sender's connection is opened (and joined) by ``tx``."""
-
-    def __init__(self, rx: Dialect, tx: Dialect) -> None:
-        self.rx, self.tx = rx, tx
-
-    async def open(self, server: Server) -> ClientConnection:
-        return await self.rx.open(server)
-
-    async def join(self, conn: ClientConnection) -> None:
-        await self.rx.join(conn)
-
-    def publish_frame(self, payload: dict[str, Any]) -> str:
-        return self.rx.publish_frame(payload)
-
-    def delivery(self, frame: str | bytes) -> dict[str, Any] | None:
-        return self.rx.delivery(frame)
-
-    async def answer(self, conn: ClientConnection, frame: str | bytes) -> None:
-        await self.rx.answer(conn, frame)
+    def ack(self, frame: str | bytes) -> bool:
+        return isinstance(frame, str) and frame.startswith("431")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=1000)
-    ap.add_argument("--subscribers", type=int, default=200)
-    ap.add_argument("--rate", type=float, default=50.0, help="paced mode: messages per second")
-    ap.add_argument("--only", default="nodebase,pysio")
-    ap.add_argument("--modes", default="burst,paced")
-    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--only", default="nodebase,sio,pysio")
+    ap.add_argument("--loads", default="room,pairs")
+    ap.add_argument("--messages", type=int, default=300, help="room load: messages of the sender")
+    ap.add_argument("--subscribers", type=int, default=200, help="room load: members")
+    ap.add_argument("--rate", type=float, default=50.0, help="room load, paced: messages per second")
+    ap.add_argument("--modes", default="burst,paced", help="room load")
+    ap.add_argument("--users", type=int, default=500, help="pairs load: connections (rooms of two)")
+    ap.add_argument("--user-rate", type=float, default=1.0, help="pairs load: messages a second per user")
+    ap.add_argument("--seconds", type=float, default=10.0, help="pairs load: how long each user sends")
+    ap.add_argument("--clients", type=int, default=2, help="client processes")
+    ap.add_argument("--baseline", default="", help='a nodebase source tree (".../src") for --only baseline')
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    makers: dict[str, Callable[[], Server]] = {"nodebase": NodebaseChat, "sio": NodeSioChat, "pysio": PySioChat,
+                                               "baseline": lambda: NodebaseChat(args.baseline)}
     results: list[Result] = []
     for key in args.only.split(","):
-        if key == "nodebase":
-            server: Server = Nodebase({"NODEBASE_APPS": "chat", "NODEBASE_CHAT_SEND_RATE": "0",
-                                       "NODEBASE_CHAT_FRAME_RATE": "100000", "NODEBASE_GRPC_PORT": "0"})
-            server.name = "nodebase chat (uvicorn), store + broadcast"
-        else:
-            server = PySioChat()
+        server: Server = makers[key]()
         try:
             server.start()
-            for mode in args.modes.split(","):
-                if key == "nodebase":
-                    token = server.token  # type: ignore[attr-defined]
-                    dialect: Dialect = _Sender(ChatDialect(token), ChatSender(token))
-                else:
-                    dialect = SioChatDialect()
-                log(f"{server.name}: {mode} ...")
-                results.append(fan_out(server, dialect, mode, args.subscribers, args.messages, args.rate,
-                                       args.clients))
+            token = getattr(server, "token", "")
+            speaks_chat = key in ("nodebase", "baseline")
+            rx = ChatDialect(token) if speaks_chat else SioChatDialect()
+            loads = args.loads.split(",")
+            if "room" in loads:
+                for mode in args.modes.split(","):
+                    log(f"{server.name}: room, {mode} ...")
+                    tx = ChatSender(token) if speaks_chat else None
+                    results.append(fan_out(server, rx, mode, args.subscribers, args.messages, args.rate,
+                                           args.clients, sender=tx))
+                    results[-1].mode = f"room of {args.subscribers}, {mode}"
+                    log("  " + results[-1].row())
+            if "pairs" in loads:
+                log(f"{server.name}: pairs ...")
+                results.append(pairs(server, rx, args.users, args.seconds, args.user_rate, args.clients))
                 log("  " + results[-1].row())
         finally:
             server.stop()
-    print(f"\n1 sender + {args.subscribers} members in one room ({args.clients} client processes), "
-          f"{args.messages} messages, paced at {args.rate:.0f} msg/s; {time.strftime('%Y-%m-%d')}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n")
-    print("| server | mode | deliveries/s | p50 ms | p99 ms | server CPU µs/delivery | peak RSS | delivered |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\nroom: 1 sender + {args.subscribers} members, {args.messages} messages (paced: {args.rate:g}/s); "
+          f"pairs: {args.users} users for {args.seconds:g} s; {args.clients} client processes; {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    print_results(results)
+    pysio = {r.mode: r for r in results if r.server.startswith("python-socketio")}
     for r in results:
-        print(r.row())
+        p = pysio.get(r.mode)
+        if r.server.startswith("nodebase") and p and p.deliveries:
+            print(f"{r.server}, {r.mode}: deliveries/s {r.rate / p.rate:.2f}x python-socketio's")
 
-
-class _Sender(_Split):
-    """Receivers (forked client processes) open through ``rx`` and join; fan_out's sender,
-    in this process, opens through ``tx``, which joins too (a chat sender must join)."""
-
-    async def open(self, server: Server) -> ClientConnection:
-        if os.getpid() == self.parent:
-            return await self.tx.open(server)
-        return await self.rx.open(server)
-
-    @property
-    def parent(self) -> int:
-        return PARENT
-
-
-PARENT = os.getpid()
 
 if __name__ == "__main__":
     main()

@@ -65,3 +65,53 @@ def test_openapi_describes_the_chat_routes(chat: NodeServer) -> None:
     for path in ("/users/register", "/users/login", "/chat/messages", "/chat/rooms", "/chat/rooms/{room_id}/messages",
                  "/chat/rooms/{room_id}/users", "/chat/rooms/{room_id}/members", "/ws"):
         assert path in doc["paths"], path
+
+
+@sync
+async def test_deletes_are_announced_to_the_rooms_connections(chat: NodeServer) -> None:
+    admin = _admin_token(chat)
+    _, token = register(chat)
+    room, other = name("del"), name("keep")
+    async with ws(chat, token) as w, ws(chat, token) as bystander:
+        await w.join(room)
+        await w.join(other)
+        await bystander.join(other)
+        first = await w.send_message(room, "one")
+        second = await w.send_message(room, "two")
+        async with httpx.AsyncClient(base_url=chat.url, headers=auth(admin)) as a:
+            gone = second["message"]
+            assert (await a.delete(f"/chat/rooms/{room}/messages/{gone['id']}")).status_code == 200
+            deleted, _ = await w.until("message_deleted")
+            assert deleted == {"type": "message_deleted", "room_id": room, "message_id": gone["id"],
+                               "seq": gone["seq"]}
+            assert (await a.delete(f"/chat/rooms/{room}")).status_code == 200
+        left, _ = await w.until("room_left")
+        assert left == {"type": "room_left", "room_id": room, "reason": "deleted"}
+        # no longer in the room: sending to it needs a join; the other room is untouched
+        await w.send(type="send_message", room_id=room, content="after", req_id="r1")
+        err, _ = await w.until("error")
+        assert (err["code"], err["req_id"]) == ("forbidden", "r1")
+        await w.send_message(other, "still here")
+        heard, _ = await bystander.until("new_message")
+        assert heard["message"]["content"] == "still here"
+        assert not [f for f in await bystander.barrier() if f["type"] in ("message_deleted", "room_left")]
+        # joining again makes a new room (auto-create): seq starts again, the old messages are gone
+        joined, before = await w.join(room, after_seq=0)
+        assert joined["last_seq"] == 0 and before == [] and first["message"]["seq"] == 1
+
+
+@sync
+async def test_the_chats_messages_have_no_data_channel_feed(chat: NodeServer) -> None:
+    """The chat publishes its messages itself (chat:<room>); the Realtime module does not
+    publish them again on data:chat_messages, and says so to a subscriber."""
+    from websockets.asyncio.client import connect
+
+    admin = _admin_token(chat)
+    url = chat.url.replace("http://", "ws://") + f"/api/realtime?token={admin}"
+    async with connect(url) as rt:
+        await rt.send(json.dumps({"op": "subscribe", "channel": "data:chat_messages", "id": "s1"}))
+        answer = json.loads(await rt.recv())
+        assert (answer["op"], answer["code"], answer["id"]) == ("error", "forbidden", "s1")
+        assert "not published on data channels" in answer["message"]
+        await rt.send(json.dumps({"op": "subscribe", "channel": "data:chat_profiles", "id": "s2"}))
+        assert json.loads(await rt.recv())["op"] == "subscribed"

@@ -17,6 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.chat.helpers import Ws, auth, name, register, sync, ws
+from tests.chat.test_presence import grpc_user, login
 from tests.conftest import unique
 from tests.nodeserver import NodeServer
 from tests.support.services import PostgresServer, RedisServer, free_port
@@ -35,6 +36,8 @@ def pair(redis: RedisServer, postgres: PostgresServer, tmp_path_factory: pytest.
            "NODEBASE_REALTIME_PRESENCE_TTL": "3", "NODEBASE_CHAT_SEND_RATE": "0"}
     nodes = [NodeServer(tmp_path_factory.mktemp(f"chat-{n}"), database_url=url,
                         env={**env, "NODEBASE_GRPC_PORT": str(free_port())}) for n in "ab"]
+    for n in nodes:
+        n.grpc_target = f"127.0.0.1:{n.extra_env['NODEBASE_GRPC_PORT']}"  # type: ignore[attr-defined]
     nodes[0].start()
     nodes[1].start()
     try:
@@ -75,6 +78,15 @@ async def test_users_on_two_nodes_talk_and_share_presence(pair: Pair) -> None:
         async with httpx.AsyncClient(base_url=pair.a.url, headers=auth(b_token)) as c:  # b's token on node a
             users = (await c.get(f"/chat/rooms/{room}/users")).json()["users"]
         assert {u["id"] for u in users} == {alice["id"], bob["id"]}
+        # user-wide presence across nodes: alice's connection is on node a, asked on node b
+        assert came["user"]["is_online"] is True
+        assert login(pair.b, alice)["is_online"] is True
+        assert (await grpc_user(pair.b, b_token, alice["id"])).is_online is True
+        await a.conn.close()
+        gone, _ = await b.until("user_left")
+        assert gone["user"]["id"] == alice["id"] and gone["user"]["is_online"] is False
+        assert login(pair.b, alice)["is_online"] is False
+        assert (await grpc_user(pair.b, b_token, alice["id"])).is_online is False
 
 
 async def _sender(node: NodeServer, token: str, room: str, prefix: str, acked: list[dict[str, Any]],

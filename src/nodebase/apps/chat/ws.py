@@ -149,7 +149,11 @@ class ChatSocket:
                 if seq <= joined.last:
                     return
             joined.last = seq
-            frame = {"type": "new_message", "message": data}
+            text = pub.frames.get("chat")
+            if text is None:  # encoded once for every connection of this node
+                text = pub.frames["chat"] = orjson.dumps({"type": "new_message", "message": data}).decode()
+            await self.ws.send_text(text)
+            return
         elif pub.event == "typing":
             frame = {"type": "typing", "room_id": key, "user": data.get("user")}
         elif pub.event == "join":
@@ -158,6 +162,12 @@ class ChatSocket:
             frame = {"type": "user_left", "room_id": key, "user": data.get("user")}
         elif pub.event == "online":
             frame = {"type": "online_users", "room_id": key, "users": data.get("users", [])}
+        elif pub.event == "deleted":  # an admin deleted a message (beyond chat.md: docs/chat.md)
+            frame = {"type": "message_deleted", "room_id": key, "message_id": data.get("message_id"),
+                     "seq": data.get("seq")}
+        elif pub.event == "room_deleted":  # the room is gone: the connection is no longer in it
+            await self.leave(key, announce=False)
+            frame = {"type": "room_left", "room_id": key, "reason": "deleted"}
         else:
             return
         await self.ws.send_text(orjson.dumps(frame).decode())
@@ -327,10 +337,11 @@ class ChatEndpoint:
         if user is None:
             await ws.close(4401, "unauthorized: a valid token is required")
             return
-        sock = ChatSocket(ws, self.service, caller, user, self.frame_rate)
+        sock = ChatSocket(ws, self.service, caller, {**user, "is_online": True}, self.frame_rate)
         self.sockets.add(sock)
         writer = asyncio.create_task(sock.writer())
         try:
+            await self.service.connected(sock.id, user["id"])
             while True:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
@@ -349,4 +360,7 @@ class ChatEndpoint:
             writer.cancel()
             with contextlib.suppress(BaseException):
                 await writer
+            # offline first, so user_left says whether the user is still online elsewhere
+            await self.service.disconnected(sock.id, user["id"])
+            sock.user = {**sock.user, "is_online": await self.service.is_online(user["id"])}
             await sock.close()
