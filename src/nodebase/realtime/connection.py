@@ -83,6 +83,9 @@ class Connection:
     """Transport-independent state of one client; ``encode`` turns a publication into the
     transport's frame (``str`` for WebSocket, ``bytes`` for SSE)."""
 
+    __slots__ = ("service", "caller", "limits", "encode", "id", "outbox", "subs", "present", "bucket",
+                 "last_seen", "_limited_notice", "close_code", "pinged", "_counted", "__weakref__")
+
     def __init__(self, service: RealtimeService, caller: Caller, limits: Limits,
                  encode: Callable[[Publication], Any]) -> None:
         self.service = service
