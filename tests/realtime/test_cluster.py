@@ -86,6 +86,23 @@ def test_publications_reach_every_process_in_one_order(cluster: Cluster) -> None
     run(go())
 
 
+def test_a_subscribed_client_is_present_and_announced_on_every_process(cluster: Cluster) -> None:
+    """``subscribed`` comes after the join is stored and published: another process lists the
+    client at once, and a client subscribing later never hears that earlier join."""
+    async def go() -> None:
+        async with ws(cluster.a, cluster.token) as first, ws(cluster.b, cluster.token) as later:
+            await first.subscribe("room.now")
+            pres = await later.request("presence", "presence", channel="room.now")
+            assert len(pres["clients"]) == 1
+            await later.subscribe("room.now")
+            assert (await first.expect("join"))["channel"] == "room.now"  # later's
+            await first.request("publish", "published", channel="room.now", data={"n": 1})
+            got = await later.recv()
+            assert (got["op"], got["data"]) == ("event", {"n": 1}), got
+
+    run(go())
+
+
 def test_data_changes_on_one_process_reach_the_other(cluster: Cluster) -> None:
     entity = unique("rt_cluster")
     with cluster.a.client(headers=cluster.headers) as c:

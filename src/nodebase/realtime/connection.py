@@ -83,6 +83,9 @@ class Connection:
     """Transport-independent state of one client; ``encode`` turns a publication into the
     transport's frame (``str`` for WebSocket, ``bytes`` for SSE)."""
 
+    __slots__ = ("service", "caller", "limits", "encode", "id", "outbox", "subs", "present", "bucket",
+                 "last_seen", "_limited_notice", "close_code", "pinged", "_counted", "__weakref__")
+
     def __init__(self, service: RealtimeService, caller: Caller, limits: Limits,
                  encode: Callable[[Publication], Any]) -> None:
         self.service = service
@@ -123,6 +126,13 @@ class Connection:
             del self.subs[channel]
             await self.service.detach(previous)
         try:
+            if parse_channel(channel) is None and channel not in self.present:
+                # present and announced before ``subscribed`` is answered: a client that has
+                # its answer is in every process's presence list, and a client subscribing
+                # after it never hears its join (it was published before it subscribed)
+                self.service.check_subscribe(self.caller, channel, where)
+                self.present.add(channel)
+                await self.service.join(channel, self.id, presence_user(self.caller))
             attached = await self.service.attach(channel, self, caller=self.caller, where=where,
                                                  after_seq=after_seq, origin=self.id, on_ready=on_ready)
         except BaseException:
@@ -131,9 +141,6 @@ class Connection:
                 await self.service.leave(channel, self.id, presence_user(self.caller))
             raise
         self.subs[channel] = attached.sub
-        if parse_channel(channel) is None and channel not in self.present:
-            await self.service.join(channel, self.id, presence_user(self.caller))
-            self.present.add(channel)
         return attached
 
     async def unsubscribe(self, channel: str) -> bool:

@@ -52,6 +52,10 @@ from nodebase.realtime.outbox import Outbox
 
 log = logging.getLogger("nodebase.realtime")
 
+#: the public interface: applications import from here (the broker is the module's inside)
+__all__ = ["Attached", "History", "PresenceEntry", "Publication", "RealtimeService", "Subscription",
+           "SubscriptionLagged", "Unauthorized", "parse_channel"]
+
 SUBSCRIBE = "realtime.subscribe"
 PUBLISH = "realtime.publish"
 DATA_EVENTS = {CREATE_AFTER: "created", UPDATE_AFTER: "updated", DELETE_AFTER: "deleted"}

@@ -70,16 +70,33 @@ class RealtimeEndpoints:
         self.sockets.add(conn)
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.create_task(self._reap(), name="realtime-idle-reaper")
-        tasks = [asyncio.create_task(self._ws_read(conn, receive)),
-                 asyncio.create_task(self._ws_write(conn, send))]
+        # the reader runs in this task, the writer in one more: when the writer ends (lagged,
+        # closed) it cancels the reader (one task and no asyncio.wait per connection)
+        reader = asyncio.current_task()
+        assert reader is not None
+        writer = asyncio.create_task(self._ws_write(conn, send))
+
+        def writer_done(_: asyncio.Task[None]) -> None:
+            if not reading_done:
+                reader.cancel()
+
+        reading_done = False
+        writer.add_done_callback(writer_done)
         try:
-            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for t in pending:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            try:
+                await self._ws_read(conn, receive)
+            except asyncio.CancelledError:
+                if not writer.done():
+                    raise  # cancelled from outside (the server is stopping)
+                reader.uncancel()  # cancelled by the writer's end: this connection is over
+            except Exception as exc:
+                log.warning("realtime: reading a WebSocket failed (%s: %s)", type(exc).__name__, exc)
         finally:
+            reading_done = True
+            writer.remove_done_callback(writer_done)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
             self.connections.discard(conn)
             self.sockets.discard(conn)
             await conn.close()

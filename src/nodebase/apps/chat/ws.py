@@ -32,8 +32,7 @@ from nodebase.kernel.errors import (
     PayloadTooLarge,
     TooManyRequests,
 )
-from nodebase.realtime.broker.base import Publication
-from nodebase.realtime.service import Subscription
+from nodebase.realtime.service import Publication, Subscription
 
 log = logging.getLogger("nodebase.chat")
 
