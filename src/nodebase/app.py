@@ -23,6 +23,7 @@ from nodebase.data.openapi import data_openapi
 from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
 from nodebase.flows.module import FlowsModule
+from nodebase.kernel import outbound
 from nodebase.kernel.asgi import FastRouter
 from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
@@ -172,6 +173,7 @@ class Nodebase:
                     await fn()
                 except Exception:
                     log.exception("a module's stop hook failed: %r", fn)
+            await outbound.close_pools()
             await self.db.close()
             self._started = False
 
