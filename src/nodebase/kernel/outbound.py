@@ -256,8 +256,11 @@ def _tls() -> ssl.SSLContext:
 
 #: routes (scheme, IP, port, TLS name) with a connection pool kept, per event loop
 MAX_ROUTES = 64
-#: connections kept alive per route, and how long an idle one is kept
-KEEPALIVE_CONNECTIONS = 16
+#: connections per route, all of them kept alive when idle (a smaller keep-alive limit than
+#: the connection limit made the pool close and reopen connections under a burst of webhook
+#: deliveries — the flows runner executes up to 32 runs at once — measured with bench/flows.py),
+#: and how long an idle one is kept
+ROUTE_CONNECTIONS = 32
 KEEPALIVE_SECONDS = 5.0
 
 
@@ -270,7 +273,8 @@ class _Route:
     def __init__(self) -> None:
         self.client = httpx.AsyncClient(
             trust_env=False, follow_redirects=False, verify=_tls(),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=KEEPALIVE_CONNECTIONS,
+            limits=httpx.Limits(max_connections=ROUTE_CONNECTIONS,
+                                max_keepalive_connections=ROUTE_CONNECTIONS,
                                 keepalive_expiry=KEEPALIVE_SECONDS))
         #: requests in flight on this route (an evicted route is closed only when idle)
         self.active = 0
