@@ -45,6 +45,11 @@ class NodeServer:
         )
 
     def start(self, timeout: float = 20.0) -> NodeServer:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> NodeServer:
+        """Start the process without waiting for it to answer (see :meth:`wait_ready`)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logf = self.log.open("ab")
         self.proc = subprocess.Popen(
@@ -53,6 +58,10 @@ class NodeServer:
             env=self.env(), cwd=self.project_dir, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> NodeServer:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -160,10 +160,13 @@ class Nodebase:
             return
         self.settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
         await self.db.connect()
-        await self.config.store.ensure()
-        await self.config.load()
-        for fn in self._on_start:
-            await fn()
+        # schema setup (config table, each module's tables, change tracking) one process at a
+        # time: nodes and workers starting at once on an empty PostgreSQL database race otherwise
+        async with self.db.startup_lock():
+            await self.config.store.ensure()
+            await self.config.load()
+            for fn in self._on_start:
+                await fn()
         self._started = True
 
     async def stop(self) -> None:
