@@ -47,6 +47,11 @@ class NodeServer:
     def start(self, timeout: float = 60.0) -> NodeServer:
         # an upper bound, not an expectation: a quiet box answers in about 1 s, but two workers
         # importing everything under a load average of 10 took more than 20 s
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> NodeServer:
+        """Start the process without waiting for it to answer (see :meth:`wait_ready`)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logf = self.log.open("ab")
         self.proc = subprocess.Popen(
@@ -55,6 +60,10 @@ class NodeServer:
             env=self.env(), cwd=self.project_dir, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> NodeServer:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -23,6 +23,7 @@ from nodebase.data.openapi import data_openapi
 from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
 from nodebase.flows.module import FlowsModule
+from nodebase.kernel import outbound
 from nodebase.kernel.asgi import FastRouter
 from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
@@ -171,10 +172,13 @@ class Nodebase:
             return
         self.settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
         await self.db.connect()
-        await self.config.store.ensure()
-        await self.config.load()
-        for fn in self._on_start:
-            await fn()
+        # schema setup (config table, each module's tables, change tracking) one process at a
+        # time: nodes and workers starting at once on an empty PostgreSQL database race otherwise
+        async with self.db.startup_lock():
+            await self.config.store.ensure()
+            await self.config.load()
+            for fn in self._on_start:
+                await fn()
         self._started = True
 
     async def stop(self) -> None:
@@ -184,6 +188,7 @@ class Nodebase:
                     await fn()
                 except Exception:
                     log.exception("a module's stop hook failed: %r", fn)
+            await outbound.close_pools()
             await self.db.close()
             self._started = False
 

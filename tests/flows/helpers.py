@@ -44,6 +44,10 @@ class Receiver:
     #: a request whose path starts with this waits until ``release`` is set
     hold_prefix: str | None = None
     release: threading.Event = field(default_factory=threading.Event)
+    #: HTTP/1.1 with keep-alive (the default is HTTP/1.0: one connection per request)
+    keep_alive: bool = False
+    #: TCP connections accepted so far
+    connections: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
     server: ThreadingHTTPServer | None = None
 
@@ -56,8 +60,15 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._cond:
+                    receiver.connections += 1
 
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)

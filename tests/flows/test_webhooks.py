@@ -58,6 +58,27 @@ def test_webhook_is_signed_with_the_default_body(fapi: httpx.Client, receiver: R
     assert run["status"] == "success" and run["output"] == {"status": 200, "attempts": 1}
 
 
+def test_deliveries_reuse_one_connection(fapi: httpx.Client) -> None:
+    """N deliveries to one receiver travel over one kept-alive TCP connection (the outbound
+    pool of kernel.outbound), each still signed and checked."""
+    receiver = Receiver(keep_alive=True).start()
+    try:
+        entity = unique("orders")
+        add_entity(fapi, entity, {"total": {"type": "number"}})
+        flow = name("ka")
+        put_flow(fapi, flow, webhook_flow(entity, receiver.url + "/ka/" + flow))
+        for i in range(6):
+            fapi.post(f"/api/data/entity/{entity}", json={"total": i})
+            # the run is finished once the answer was read: the connection is back in the pool
+            assert len(wait_runs(fapi, flow, i + 1)) == i + 1
+        reqs = receiver.of("/ka/" + flow)
+        assert [json.loads(r.body)["data"]["total"] for r in reqs] == list(range(6))
+        assert all(check_signature(SECRET, r.headers["x-nodebase-signature"], r.body) for r in reqs)
+        assert receiver.connections == 1
+    finally:
+        receiver.stop()
+
+
 def test_webhook_rendered_body_and_headers(fapi: httpx.Client, receiver: Receiver) -> None:
     entity = unique("tickets")
     add_entity(fapi, entity, {"title": {"type": "text"}})

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import ipaddress
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from nodebase.kernel import outbound
 from nodebase.kernel.outbound import OutboundRefused, address_refusal, fetch
@@ -17,9 +25,15 @@ from nodebase.kernel.outbound import OutboundRefused, address_refusal, fetch
 
 class _Handler(BaseHTTPRequestHandler):
     server: Any
+    protocol_version = "HTTP/1.1"  # keep-alive, so that connection reuse can be seen
 
     def log_message(self, *args: Any) -> None:
         pass
+
+    def setup(self) -> None:  # once per accepted TCP connection
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def _route(self) -> None:
         srv = self.server
@@ -66,9 +80,13 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = _route
 
 
-def _serve(host: str) -> Iterator[Any]:
-    srv = ThreadingHTTPServer((host, 0), _Handler)
+def _serve(host: str, port: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[Any]:
+    srv = ThreadingHTTPServer((host, port), _Handler)
+    if tls is not None:
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
+    srv.lock = threading.Lock()
+    srv.connections = 0
     srv.seen = []
     srv.release = threading.Event()
     srv.redirect_status = 302
@@ -296,3 +314,159 @@ def test_any_private_dns_answer_refuses(server: Any, monkeypatch: pytest.MonkeyP
         run(fetch("GET", f"http://rebind.test:{port}/hello", allow_private=False))
     assert exc.value.context["address"] == "10.0.0.7"
     assert server.seen == []
+
+
+# -- connection reuse -------------------------------------------------------------------------
+
+
+def _resolving(monkeypatch: pytest.MonkeyPatch, *answers: str) -> list[str]:
+    """Make every name resolve to the next of ``answers`` (the last one repeats); returns the
+    names asked for."""
+    asked: list[str] = []
+
+    async def fake_resolve(host: str, p: int) -> list[Any]:
+        asked.append(host)
+        return [ipaddress.ip_address(answers[min(len(asked), len(answers)) - 1])]
+
+    monkeypatch.setattr(outbound, "resolve", fake_resolve)
+    return asked
+
+
+def test_deliveries_reuse_one_connection(server: Any) -> None:
+    async def many() -> list[int]:
+        statuses = [(await fetch("POST", _url(server, "/echo"), body=b"x%d" % i,
+                                 allow_private=True)).status for i in range(10)]
+        await outbound.close_pools()
+        return statuses
+
+    assert run(many()) == [200] * 10
+    assert len(server.seen) == 10
+    assert server.connections == 1
+
+
+def test_each_fetch_is_still_resolved_and_checked(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kept-alive connection does not skip the check: a name whose DNS answer turns private
+    (rebinding) after a first, allowed fetch is refused, and nothing more reaches the server."""
+    _pretend_public(monkeypatch, "127.0.0.1")
+    asked = _resolving(monkeypatch, "127.0.0.1", "10.0.0.7")
+    port = server.server_address[1]
+
+    async def twice() -> None:
+        try:
+            first = await fetch("GET", f"http://rebind.test:{port}/hello", allow_private=False)
+            assert first.body == b"hello world"
+            with pytest.raises(OutboundRefused) as exc:
+                await fetch("GET", f"http://rebind.test:{port}/hello", allow_private=False)
+            assert exc.value.reason == "address"
+            assert exc.value.context["address"] == "10.0.0.7"
+        finally:
+            await outbound.close_pools()
+
+    run(twice())
+    assert asked == ["rebind.test", "rebind.test"]
+    assert len(server.seen) == 1
+
+
+@pytest.fixture
+def same_port_server(server: Any) -> Iterator[Any]:
+    """A second server on 127.0.0.2 with the same port as ``server``."""
+    yield from _serve("127.0.0.2", server.server_address[1])
+
+
+def test_a_new_answer_gets_its_own_connection(server: Any, same_port_server: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pools are per checked address: when a name's answer moves (127.0.0.1 → 127.0.0.2), the
+    request goes to the new address, not over the connection kept to the old one."""
+    _resolving(monkeypatch, "127.0.0.1", "127.0.0.2", "127.0.0.1")
+    port = server.server_address[1]
+
+    async def three() -> None:
+        try:
+            for _ in range(3):
+                assert (await fetch("GET", f"http://moving.test:{port}/hello",
+                                    allow_private=True)).status == 200
+        finally:
+            await outbound.close_pools()
+
+    run(three())
+    assert len(server.seen) == 2
+    assert len(same_port_server.seen) == 1
+    assert server.connections == 1  # the first connection was reused for the third fetch
+    assert same_port_server.connections == 1
+    assert [h["Host"] for _m, _p, h in server.seen + same_port_server.seen] == [f"moving.test:{port}"] * 3
+
+
+def _certificates(tmp: Path, names: list[str]) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``names``: (CA file, cert file, key file)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nodebase test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    files = tmp / "ca.pem", tmp / "cert.pem", tmp / "key.pem"
+    files[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return files
+
+
+def test_tls_connections_are_kept_per_server_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two names on one address and port: each gets its own TLS connection (SNI and the
+    certificate check are for that name), and each connection is reused for its own name."""
+    ca_file, cert_file, key_file = _certificates(tmp_path, ["a.test", "b.test"])
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+    sni_seen: list[str | None] = []
+    server_tls.sni_callback = lambda sock, name, ctx: sni_seen.append(name)  # type: ignore[assignment,misc,return-value]
+    monkeypatch.setattr(outbound, "_ssl_context", ssl.create_default_context(cafile=str(ca_file)))
+    _resolving(monkeypatch, "127.0.0.1")
+    with contextmanager(_serve)("127.0.0.1", tls=server_tls) as srv:
+        port = srv.server_address[1]
+
+        async def four() -> None:
+            try:
+                for name in ("a.test", "b.test", "a.test", "b.test"):
+                    r = await fetch("GET", f"https://{name}:{port}/hello", allow_private=True)
+                    assert r.body == b"hello world"
+            finally:
+                await outbound.close_pools()
+
+        run(four())
+        assert sni_seen == ["a.test", "b.test"]
+        assert srv.connections == 2
+        assert [h["Host"] for _m, _p, h in srv.seen] == [f"{n}:{port}" for n in ("a.test", "b.test") * 2]
+
+
+def test_tls_name_is_checked_on_the_reused_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name the certificate does not cover is refused even though a verified connection to
+    the same address and port is kept alive for another name."""
+    ca_file, cert_file, key_file = _certificates(tmp_path, ["a.test"])
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+    monkeypatch.setattr(outbound, "_ssl_context", ssl.create_default_context(cafile=str(ca_file)))
+    _resolving(monkeypatch, "127.0.0.1")
+    with contextmanager(_serve)("127.0.0.1", tls=server_tls) as srv:
+        port = srv.server_address[1]
+
+        async def two() -> None:
+            try:
+                assert (await fetch("GET", f"https://a.test:{port}/hello", allow_private=True)).status == 200
+                with pytest.raises(OutboundRefused) as exc:
+                    await fetch("GET", f"https://evil.test:{port}/hello", allow_private=True)
+                assert exc.value.reason == "unreachable"
+            finally:
+                await outbound.close_pools()
+
+        run(two())
+        assert len(srv.seen) == 1

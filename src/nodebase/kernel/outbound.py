@@ -16,6 +16,14 @@ original ``Host`` header is kept, and for HTTPS the TLS server name (SNI and cer
 check) stays the original host name. A DNS answer that changes between the check and the
 connection (DNS rebinding) cannot redirect the request. Proxies from the environment are
 ignored for the same reason.
+
+Connections are reused. Every request is still resolved and checked first; it then takes a
+connection from the pool of its *route* — (scheme, checked IP, port, TLS server name) — so a
+kept-alive connection only ever carries requests that were checked to go to that very address
+and, for HTTPS, whose certificate was verified for that very name. A name that resolves
+elsewhere later (rebinding) gets another route, or is refused before any pool is touched.
+Pools are per event loop, bounded (:data:`MAX_ROUTES` routes, LRU; idle connections close
+after :data:`KEEPALIVE_SECONDS`), and closed by :func:`close_pools` at shutdown.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,17 +182,32 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return p.scheme.lower(), (p.hostname or ""), p.port
 
 
-async def _one_hop(client: httpx.AsyncClient, method: str, url: str, headers: dict[str, str],
-                   body: bytes | None, max_bytes: int, allow_private: bool,
+async def _one_hop(method: str, url: str, headers: dict[str, str], body: bytes | None,
+                   max_bytes: int, allow_private: bool, timeout: float,
                    ) -> tuple[int, httpx.Headers, bytes]:
-    target, host_header, host, _ip = await _checked_target(url, allow_private)
+    target, host_header, host, ip = await _checked_target(url, allow_private)
+    scheme = urlsplit(target).scheme
+    port = urlsplit(target).port or (443 if scheme == "https" else 80)
     hop_headers = {k: v for k, v in headers.items() if k.lower() != "host"}
     hop_headers["Host"] = host_header
     extensions: dict[str, Any] = {}
-    if urlsplit(url).scheme.lower() == "https":
+    sni = None
+    if scheme == "https":
+        sni = host
         extensions["sni_hostname"] = host
+    route = _pools().acquire((scheme, str(ip), port, sni))
+    try:
+        return await _exchange(route.client, method, target, hop_headers, body, extensions,
+                               max_bytes, timeout, url, host)
+    finally:
+        route.active -= 1
+
+
+async def _exchange(client: httpx.AsyncClient, method: str, target: str, hop_headers: dict[str, str],
+                    body: bytes | None, extensions: dict[str, Any], max_bytes: int, timeout: float,
+                    url: str, host: str) -> tuple[int, httpx.Headers, bytes]:
     request = client.build_request(method, target, headers=hop_headers, content=body,
-                                   extensions=extensions)
+                                   extensions=extensions, timeout=httpx.Timeout(timeout))
     try:
         response = await client.send(request, stream=True)
     except httpx.TimeoutException:
@@ -229,6 +254,85 @@ def _tls() -> ssl.SSLContext:
     return _ssl_context
 
 
+#: routes (scheme, IP, port, TLS name) with a connection pool kept, per event loop
+MAX_ROUTES = 64
+#: connections per route, all of them kept alive when idle (a smaller keep-alive limit than
+#: the connection limit made the pool close and reopen connections under a burst of webhook
+#: deliveries — the flows runner executes up to 32 runs at once — measured with bench/flows.py),
+#: and how long an idle one is kept
+ROUTE_CONNECTIONS = 32
+KEEPALIVE_SECONDS = 5.0
+
+
+class _Route:
+    """The connection pool of one checked address (and TLS name): an httpx client that is
+    only ever given URLs rewritten to that address."""
+
+    __slots__ = ("client", "active")
+
+    def __init__(self) -> None:
+        self.client = httpx.AsyncClient(
+            trust_env=False, follow_redirects=False, verify=_tls(),
+            limits=httpx.Limits(max_connections=ROUTE_CONNECTIONS,
+                                max_keepalive_connections=ROUTE_CONNECTIONS,
+                                keepalive_expiry=KEEPALIVE_SECONDS))
+        #: requests in flight on this route (an evicted route is closed only when idle)
+        self.active = 0
+
+
+class _Pools:
+    def __init__(self) -> None:
+        self.routes: OrderedDict[tuple[str, str, int, str | None], _Route] = OrderedDict()
+        self.closing: set[asyncio.Task[None]] = set()
+
+    def acquire(self, key: tuple[str, str, int, str | None]) -> _Route:
+        route = self.routes.get(key)
+        if route is None:
+            route = self.routes[key] = _Route()
+            self._evict()
+        else:
+            self.routes.move_to_end(key)
+        route.active += 1
+        return route
+
+    def _evict(self) -> None:
+        if len(self.routes) <= MAX_ROUTES:
+            return
+        for key, route in list(self.routes.items()):
+            if len(self.routes) <= MAX_ROUTES:
+                break
+            if route.active == 0:  # least recently used first; busy ones stay until idle
+                del self.routes[key]
+                task = asyncio.get_running_loop().create_task(route.client.aclose())
+                self.closing.add(task)
+                task.add_done_callback(self.closing.discard)
+
+    async def aclose(self) -> None:
+        routes, self.routes = list(self.routes.values()), OrderedDict()
+        for route in routes:
+            await route.client.aclose()
+        if self.closing:
+            await asyncio.gather(*self.closing, return_exceptions=True)
+
+
+_pools_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
+
+
+def _pools() -> _Pools:
+    loop = asyncio.get_running_loop()
+    pools = _pools_by_loop.get(loop)
+    if pools is None:
+        pools = _pools_by_loop[loop] = _Pools()
+    return pools
+
+
+async def close_pools() -> None:
+    """Close every kept-alive outbound connection of the running event loop (node shutdown)."""
+    pools = _pools_by_loop.pop(asyncio.get_running_loop(), None)
+    if pools is not None:
+        await pools.aclose()
+
+
 async def fetch(
     method: str,
     url: str,
@@ -255,32 +359,30 @@ async def fetch(
     history: list[str] = []
     try:
         async with asyncio.timeout(timeout):
-            async with httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=_tls(),
-                                         timeout=httpx.Timeout(timeout)) as client:
-                while True:
-                    status, resp_headers, content = await _one_hop(
-                        client, method, current_url, current_headers, current_body, max_bytes,
-                        allow_private)
-                    location = resp_headers.get("location")
-                    if status not in _REDIRECTS or not location:
-                        return OutboundResponse(status=status, headers=dict(resp_headers),
-                                                body=content, url=current_url,
-                                                history=tuple(history))
-                    if len(history) >= max_redirects:
-                        raise OutboundRefused(f"more than {max_redirects} redirects",
-                                              reason="redirects",
-                                              context={"url": url, "max_redirects": max_redirects})
-                    next_url = urljoin(current_url, location)
-                    history.append(current_url)
-                    if status == 303 or (status in (301, 302) and method == "POST"):
-                        method = "GET" if method != "HEAD" else "HEAD"
-                        current_body = None
-                        current_headers = {k: v for k, v in current_headers.items()
-                                           if k.lower() not in ("content-type", "content-length")}
-                    if _origin(next_url) != _origin(current_url):
-                        current_headers = {k: v for k, v in current_headers.items()
-                                           if k.lower() not in _CREDENTIAL_HEADERS}
-                    current_url = next_url
+            while True:
+                status, resp_headers, content = await _one_hop(
+                    method, current_url, current_headers, current_body, max_bytes,
+                    allow_private, timeout)
+                location = resp_headers.get("location")
+                if status not in _REDIRECTS or not location:
+                    return OutboundResponse(status=status, headers=dict(resp_headers),
+                                            body=content, url=current_url,
+                                            history=tuple(history))
+                if len(history) >= max_redirects:
+                    raise OutboundRefused(f"more than {max_redirects} redirects",
+                                          reason="redirects",
+                                          context={"url": url, "max_redirects": max_redirects})
+                next_url = urljoin(current_url, location)
+                history.append(current_url)
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method = "GET" if method != "HEAD" else "HEAD"
+                    current_body = None
+                    current_headers = {k: v for k, v in current_headers.items()
+                                       if k.lower() not in ("content-type", "content-length")}
+                if _origin(next_url) != _origin(current_url):
+                    current_headers = {k: v for k, v in current_headers.items()
+                                       if k.lower() not in _CREDENTIAL_HEADERS}
+                current_url = next_url
     except (TimeoutError, httpx.TimeoutException):
         raise OutboundRefused(f"no complete answer within {timeout:g} s", reason="timeout",
                               status=408, context={"url": url, "timeout": timeout}) from None

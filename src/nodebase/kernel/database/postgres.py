@@ -113,6 +113,23 @@ class PostgresDatabase:
             statement_cache_size=self.STATEMENT_CACHE,
         )
 
+    #: the advisory lock key of :meth:`startup_lock` ("nodebase" in ASCII, as a bigint)
+    STARTUP_LOCK_KEY = 0x6E6F646562617365
+
+    @asynccontextmanager
+    async def startup_lock(self) -> AsyncIterator[None]:
+        """A session-level advisory lock on a connection of its own (not the pool's, so the
+        setup it guards can use every pooled connection). Concurrent ``CREATE TABLE IF NOT
+        EXISTS`` / ``CREATE FUNCTION`` / ``CREATE TRIGGER`` of several starting nodes otherwise
+        fail with ``duplicate key value violates unique constraint "pg_type_typname_nsp_index"``
+        (tests/system/test_concurrent_start.py). The lock goes with the session if the process dies."""
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", self.STARTUP_LOCK_KEY)
+            yield
+        finally:
+            await conn.close()
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

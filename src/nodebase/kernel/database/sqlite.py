@@ -120,6 +120,12 @@ class SqliteDatabase:
         finally:
             conn.close()
 
+    @asynccontextmanager
+    async def startup_lock(self) -> AsyncIterator[None]:
+        """Nothing to hold: SQLite runs each schema statement under its file lock, and the
+        setup statements are all ``IF NOT EXISTS``."""
+        yield
+
     async def close(self) -> None:
         if self._checkpointer is not None:
             self._stop_checkpoints.set()

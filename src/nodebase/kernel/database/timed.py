@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from nodebase.kernel import metrics
@@ -24,6 +24,9 @@ class TimedDatabase:
         self.inner = inner
         self.dialect = inner.dialect
         self.url = inner.url
+
+    def startup_lock(self) -> AbstractAsyncContextManager[None]:
+        return self.inner.startup_lock()
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Sequence[Any]]:
         t = time.perf_counter()
