@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from nodebase.apps.studio.entities import ENTITIES
+from nodebase.apps.studio.openapi import studio_paths
 from nodebase.apps.studio.service import StudioService
 from nodebase.apps.studio.transport import routes
 from nodebase.kernel.node import Node
@@ -23,3 +24,4 @@ class StudioApp:
                                ("extractive" if not nb.settings.llm_url else "default"))
         nb.add_routes(first, first=True)
         nb.add_routes(others)
+        nb.add_openapi(studio_paths)
