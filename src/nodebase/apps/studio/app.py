@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from nodebase.apps.studio.clock import clock_from_env
 from nodebase.apps.studio.entities import ENTITIES
 from nodebase.apps.studio.openapi import studio_paths
 from nodebase.apps.studio.service import StudioService
@@ -19,7 +20,7 @@ class StudioApp:
         for name, spec in ENTITIES.items():
             data.register_system_entity(name, copy.deepcopy(spec))
         self.service = StudioService(data.service, auth.service, media.service, knowledge.service,
-                                     allow_private=nb.settings.fetch_allow_private)
+                                     allow_private=nb.settings.fetch_allow_private, clock=clock_from_env())
         first, others = routes(self.service, nb, auth, nb.settings.llm_model or
                                ("extractive" if not nb.settings.llm_url else "default"))
         nb.add_routes(first, first=True)
