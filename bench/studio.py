@@ -5,7 +5,9 @@ extractive answerer unless ``--llm-url`` is given):
 * time from ``POST /api/sessions/from-pdf`` (a generated ``--pages``-page PDF) to ``ready``;
 * ``chat/completions`` (streaming): time to the first content token and to ``[DONE]``, one
   client at a time (``--chats`` requests), p50/p99;
-* the same with ``--clients`` concurrent clients for ``--seconds``: p50/p99 and answers/s.
+* the same with ``--clients`` concurrent clients for ``--seconds``: p50/p99, answers/s, and
+  the server's CPU time per answer (user + system, from ``/proc``: the figure that survives
+  a loaded machine best) with the load average while it ran.
 
 Usage::
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import statistics
 import sys
@@ -39,6 +42,12 @@ def pages(n: int) -> list[str]:
              "The moon is about three hundred eighty four thousand kilometres away.",
              "Seasons come from the tilt of the earth's axis, not its distance to the sun."]
     return [" ".join(f"Page {i}. {facts[(i + k) % 4]}" for k in range(12)) for i in range(n)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -93,13 +102,17 @@ async def run(args: argparse.Namespace) -> None:
                 while time.perf_counter() < stop:
                     results.append(await one_chat(client, sid, QUESTIONS[i % 4]))
 
-            t0 = time.perf_counter()
+            assert node.proc is not None
+            cpu0, mine0, t0 = cpu_seconds(node.proc.pid), cpu_seconds(os.getpid()), time.perf_counter()
             await asyncio.gather(*(worker(i) for i in range(args.clients)))
-            took = time.perf_counter() - t0
+            took, cpu = time.perf_counter() - t0, cpu_seconds(node.proc.pid) - cpu0
+            mine = cpu_seconds(os.getpid()) - mine0
             firsts, lasts = [f for f, _ in results], [t for _, t in results]
             print(f"{args.clients} concurrent clients, {took:.1f} s: {len(results) / took:.1f} answers/s; first token "
                   f"p50 {pct(firsts, 50):.1f} ms p99 {pct(firsts, 99):.1f} ms; last p50 {pct(lasts, 50):.1f} ms "
                   f"p99 {pct(lasts, 99):.1f} ms; mean {statistics.mean(lasts) * 1000:.1f} ms")
+            print(f"server CPU {cpu * 1000 / len(results):.1f} ms per answer ({cpu:.1f} s for {len(results)}); "
+                  f"this client's CPU {mine * 1000 / len(results):.1f} ms per answer; load average {os.getloadavg()[0]:.2f}")
     finally:
         node.stop()
 

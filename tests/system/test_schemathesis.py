@@ -17,10 +17,12 @@ short aliases ``/api/auth/login|register``: the same handlers, described alike).
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +133,62 @@ def test_the_document_matches_the_config_writes_of_an_admin(
                  "--include-path-regex", CONFIG_WRITES)
     # the node still answers after its configuration was fuzzed
     assert httpx.get(blog.url + "/api/system/ping", timeout=10).status_code == 200
+
+
+#: the routes Nano Studio adds (apps = ["studio"]); register/login/logout are Auth's
+STUDIO = r"^/(api/(user|sessions|sources|chat)/.*|api/sessions|api/upload/presigned-url|db-test|qdrant-test)$"
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeServer, str, Path]]:
+    """A node with Nano Studio enabled (SQLite, the hashing embedder), a signed-in user with a
+    session whose text source is ready, and the document as that user sees it; it must log no
+    unhandled error."""
+    node = NodeServer(tmp_path_factory.mktemp("schemathesis-studio"),
+                      env={"NODEBASE_APPS": "studio", "NODEBASE_EMBEDDING_URL": "hashing:64"}).start()
+    try:
+        r = httpx.post(node.url + "/api/auth/register", timeout=30,
+                       json={"email": "fuzz@studio.test", "password": "a-long-password", "username": "fuzz"})
+        assert r.status_code == 201, r.text
+        token = r.json()["token"]
+        with node.client(headers={"Authorization": f"Bearer {token}"}) as api:
+            r = api.post("/api/sessions/from-text", json={"title": "Pandas", "text": "Giant pandas eat bamboo."})
+            assert r.status_code == 202, r.text
+            src = r.json()["data"]["source"]["id"]
+            for _ in range(600):  # an upper bound: the source turns ready in well under a second
+                status = api.get(f"/api/sources/{src}/rag-status").json()["data"]["status"]
+                if status in ("ready", "failed"):
+                    break
+                time.sleep(0.05)
+            assert status == "ready"
+            r = api.get("/api/system/openapi.json")
+            assert r.status_code == 200, r.text
+        path = node.data_dir / "openapi-studio.json"
+        path.write_bytes(r.content)
+        yield node, token, path
+    finally:
+        node.stop()
+    errors = node.server_errors()
+    assert not errors, f"the server logged unhandled errors:\n{errors}"
+
+
+def test_studio_routes_are_described(studio: tuple[NodeServer, str, Path]) -> None:
+    paths = json.loads(studio[2].read_text())["paths"]
+    assert paths["/api/chat/completions"]["post"]["operationId"] == "studio_chat"
+    assert paths["/api/upload/presigned-url"]["post"]["operationId"] == "studio_presign_upload"
+    for path in ("/api/user/check-in", "/api/sessions/from-pdf", "/api/sessions/{id}/notes",
+                 "/api/sources/{id}/rag-status", "/db-test", "/qdrant-test"):
+        assert all(op["tags"] == ["Nano Studio"] for op in paths[path].values()), path
+
+
+def test_the_document_matches_every_studio_answer_to_a_signed_in_user(
+        studio: tuple[NodeServer, str, Path]) -> None:
+    node, token, document = studio
+    schemathesis(node, document, "--header", f"Authorization: Bearer {token}",
+                 "--include-path-regex", STUDIO)
+
+
+def test_the_document_matches_every_studio_answer_to_an_anonymous_caller(
+        studio: tuple[NodeServer, str, Path]) -> None:
+    node, _, document = studio
+    schemathesis(node, document, "--include-path-regex", STUDIO)

@@ -38,6 +38,8 @@ def encode(term: str) -> str:
 
 
 def document_terms(text: str) -> str:
+    if text.isascii():  # no CJK run and nothing to hex-encode: the lowercased words
+        return " ".join(_RUN.findall(text.lower()))
     out: list[str] = []
     for m in _RUN.finditer(text):
         run = m.group()

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.apps.studio.conftest import register, studio_node, wait_source
+from tests.apps.studio.conftest import register, studio_node, text_session, wait_source
+from tests.conftest import admin_headers
 from tests.knowledge.pdfs import make_pdf
 from tests.knowledge.test_vector_stores import pgvector_url  # noqa: F401  (fixture)
 from tests.media.conftest import storage_env, swift  # noqa: F401  (fixture)
@@ -71,3 +72,32 @@ def test_one_studio_on_two_processes(pair: tuple[NodeServer, NodeServer]) -> Non
     assert on_a.delete(f"/api/sessions/{sid}").json() == {"ok": True}
     assert on_b.get(f"/api/sessions/{sid}").status_code == 404
     assert on_b.get(f"/api/sources/{src}/rag-status").status_code == 404
+
+
+def test_each_ingest_job_is_claimed_once_across_the_two_processes(pair: tuple[NodeServer, NodeServer]) -> None:
+    """Sixteen sources added alternately through A and B (one session) are raced for by both
+    processes' ingest workers. Each job's claim is counted in the document's ``attempts``
+    (Knowledge's public document view; a second claim would make it 2) and every source ends
+    ready with the chunk count of its text. The claiming worker's identity is not part of
+    Knowledge's public interface, so which process took which job is not asserted."""
+    a, b = pair
+    on_a = register(a)
+    on_b = _signed_in(b, on_a.headers["Authorization"].split()[1])
+    sid, _ = text_session(on_a, "The first source. Tides follow the moon.")
+    sources = []
+    for n in range(16):
+        client = on_a if n % 2 else on_b
+        r = client.post(f"/api/sessions/{sid}/sources",
+                        json={"kind": "text", "text": f"Source number {n}. " + "Pandas eat bamboo. " * 40})
+        assert r.status_code == 202, r.text
+        sources.append(r.json()["data"]["id"])
+    ready = [wait_source(on_b if n % 2 else on_a, src) for n, src in enumerate(sources)]
+    assert {s["status"] for s in ready} == {"ready"}
+    admin = httpx.Client(base_url=a.url, headers=admin_headers(a), timeout=60)
+    for src, st in zip(sources, ready, strict=True):
+        doc = admin.get(f"/api/knowledge/documents/{src}").json()["data"]
+        assert (doc["state"], doc["attempts"], doc["chunk_count"]) == ("ready", 1, st["chunk_count"])
+    # the session sees each source once, with one set of chunks: no double ingestion
+    view = on_b.get(f"/api/sessions/{sid}").json()["data"]
+    assert sorted(s["id"] for s in view["sources"] if s["id"] in sources) == sorted(sources)
+    assert view["source_count"] == 17

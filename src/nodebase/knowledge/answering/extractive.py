@@ -7,6 +7,7 @@ For a summary, the first sentences of each passage; for an outline, a Markdown h
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 
 from nodebase.knowledge.chunking import sentences
@@ -25,6 +26,17 @@ def _lead(text: str, limit: int = 160) -> str:
     return lead if len(lead) <= limit else lead[:limit].rstrip() + "…"
 
 
+@functools.lru_cache(maxsize=1024)
+def _sentence_terms(text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """A passage's sentences with their terms: the same chunks come back question after
+    question, so this is cut and tokenised once per chunk text, not once per answer."""
+    out = []
+    for s, e in sentences(text):
+        sentence = text[s:e].strip()
+        out.append((sentence, frozenset(document_terms(sentence).split())))
+    return tuple(out)
+
+
 class ExtractiveAnswerer:
     name = "extractive"
 
@@ -32,9 +44,7 @@ class ExtractiveAnswerer:
         wanted = set(query_terms(question))
         scored: list[tuple[float, int, int, str]] = []
         for n, p in enumerate(passages, start=1):
-            for order, (s, e) in enumerate(sentences(p.text)):
-                sentence = p.text[s:e].strip()
-                terms = set(document_terms(sentence).split())
+            for order, (sentence, terms) in enumerate(_sentence_terms(p.text)):
                 overlap = len(wanted & terms)
                 if overlap:
                     scored.append((overlap / (1 + 0.002 * len(sentence)), n, order, sentence))
