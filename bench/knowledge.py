@@ -73,13 +73,19 @@ def exact_top(vecs: np.ndarray, qs: np.ndarray, k: int = 10) -> list[set[int]]:
     return out
 
 
+#: process CPU seconds of each query of the current run (all threads: a peer's native threads
+#: count too). Unlike latency, it survives a loaded machine.
+CPU: list[float] = []
+
+
 def summarise(name: str, lat: list[float], found: list[set[int]], truth: list[set[int]],
               add_s: float) -> dict[str, Any]:
     lat_ms = sorted(x * 1000 for x in lat)
     recall = statistics.mean(len(f & t) / len(t) for f, t in zip(found, truth, strict=True))
     return {"system": name, "add_s": add_s, "p50_ms": lat_ms[len(lat_ms) // 2],
             "p99_ms": lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))],
-            "qps": len(lat) / sum(lat), "recall@10": recall}
+            "qps": len(lat) / sum(lat), "recall@10": recall,
+            "cpu_ms": statistics.median(CPU) * 1000 if CPU else float("nan")}
 
 
 # -- part 1: vector search ---------------------------------------------------------------------
@@ -98,9 +104,10 @@ def bench_nodebase_vectors(vecs: np.ndarray, qs: np.ndarray, tmp: Path) -> tuple
         await store.search("bench", qs[0], collection_ids=["c"], k=10)  # loads the matrix
         lat, found = [], []
         for q in qs:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             hits = await store.search("bench", q, collection_ids=["c"], k=10)
             lat.append(time.perf_counter() - t)
+            CPU.append(time.process_time() - c)
             found.append({int(h.chunk_id) for h in hits})
         await store.close()
         return add_s, lat, found
@@ -123,9 +130,10 @@ def bench_chroma(vecs: np.ndarray, qs: np.ndarray, tmp: Path) -> tuple[float, li
     col.query(query_embeddings=[qs[0]], n_results=10, where={"collection_id": "c"})
     lat, found = [], []
     for q in qs:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = col.query(query_embeddings=[q], n_results=10, where={"collection_id": "c"})
         lat.append(time.perf_counter() - t)
+        CPU.append(time.process_time() - c)
         found.append({int(x) for x in r["ids"][0]})
     return add_s, lat, found
 
@@ -159,9 +167,10 @@ def bench_lance(vecs: np.ndarray, qs: np.ndarray, tmp: Path) -> tuple[float, lis
     one(qs[0])
     lat, found = [], []
     for q in qs:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = one(q)
         lat.append(time.perf_counter() - t)
+        CPU.append(time.process_time() - c)
         found.append(set(r.column("id").to_pylist()))
     return add_s, lat, found
 
@@ -202,15 +211,26 @@ def bench_hybrid(chunks: int, queries: int, tmp: Path) -> dict[str, Any]:
             n = (await svc.get_collection(a, c.id)).chunk_count
             qs = [f"{rnd.choice(WORDS_EN)} {rnd.choice(WORDS_EN)} {''.join(rnd.choice(WORDS_ZH) for _ in range(3))}"
                   for _ in range(queries)]
+            from nodebase.knowledge import repository
+
             await svc.search(a, qs[0])
-            lat = []
+            # interleaved A/B: with the common-term pruning (as shipped) and without it
+            lat: dict[str, list[float]] = {"hybrid": [], "hybrid, no pruning": [], "keyword": [],
+                                           "keyword, no pruning": []}
+            shipped = repository.PRUNE_FROM_CHUNKS
             for q in qs:
-                t = time.perf_counter()
-                await svc.search(a, q, k=10)
-                lat.append(time.perf_counter() - t)
-            lat_ms = sorted(x * 1000 for x in lat)
-            return {"chunks": n, "ingest_s": ingest_s, "p50_ms": lat_ms[len(lat_ms) // 2],
-                    "p99_ms": lat_ms[int(len(lat_ms) * 0.99) - 1], "qps": len(lat) / sum(lat)}
+                for name in lat:
+                    repository.PRUNE_FROM_CHUNKS = 10**12 if "no pruning" in name else shipped
+                    t = time.perf_counter()
+                    await svc.search(a, q, k=10, mode=name.split(",")[0])
+                    lat[name].append(time.perf_counter() - t)
+            repository.PRUNE_FROM_CHUNKS = shipped
+            rows = []
+            for name, xs in lat.items():
+                ms = sorted(x * 1000 for x in xs)
+                rows.append({"mode": name, "p50_ms": ms[len(ms) // 2],
+                             "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))], "qps": len(xs) / sum(xs)})
+            return {"chunks": n, "ingest_s": ingest_s, "rows": rows}
 
     return asyncio.run(go())
 
@@ -429,7 +449,7 @@ def bench_cjk(tmp: Path) -> list[dict[str, Any]]:
     corpus, _, _ = quality.load()
     text = "\n".join(d["text"] for d in corpus.values()) * 20
     rows = []
-    variants: dict[str, tuple[Callable[[str], str], Callable[[str], list[str]]]] = {
+    variants: dict[str, tuple[Any, Any]] = {
         "bigrams (nodebase)": (keywords.document_terms, keywords.query_terms)}
     t = time.perf_counter()
     variants["jieba words"] = jieba_terms()
@@ -472,30 +492,36 @@ def main() -> None:
     only = [s for s in args.only.split(",") if s]
     warnings.simplefilter("ignore")
     tmp = Path(tempfile.mkdtemp(prefix="nb-kbench-"))
+    load = "load average at start {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    print(f"{load} (2 cores: above ~2, latencies scale with the load; CPU ms/query much less)\n")
     try:
         print("## Vector search (256-d, k=10, scoped to one collection)\n")
-        print("| vectors | system | add s | p50 ms | p99 ms | queries/s | recall@10 |")
-        print("|---:|---|---:|---:|---:|---:|---:|")
+        print("| vectors | system | add s | p50 ms | p99 ms | queries/s | CPU ms/query (median) | recall@10 |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|")
         for size in (int(s) for s in args.sizes.split(",") if s):
             vecs = clustered(size, DIM)
             qs = queries_for(vecs, args.queries)
             truth = exact_top(vecs, qs)
             for name in only:
                 if name == "chromadb" and size > 10000 and not args.full:
-                    print(f"| {size:,} | chromadb | (--full) | | | | |", flush=True)
+                    print(f"| {size:,} | chromadb | (--full) | | | | | |", flush=True)
                     continue
                 d = tmp / f"{name}-{size}"
                 d.mkdir()
+                CPU.clear()
                 add_s, lat, found = PEERS[name](vecs, qs, d)
                 r = summarise(name, lat, found, truth, add_s)
                 print(f"| {size:,} | {name} | {r['add_s']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                      f"{r['qps']:.0f} | {r['recall@10']:.3f} |", flush=True)
+                      f"{r['qps']:.0f} | {r['cpu_ms']:.2f} | {r['recall@10']:.3f} |", flush=True)
                 shutil.rmtree(d, ignore_errors=True)
         if args.hybrid_chunks and "nodebase" in only:
             h = bench_hybrid(args.hybrid_chunks, args.queries, tmp / "hybrid")
             print(f"\n## nodebase hybrid search through the service ({h['chunks']:,} chunks, WordLlama)\n")
-            print("| ingest s | p50 ms | p99 ms | queries/s |\n|---:|---:|---:|---:|")
-            print(f"| {h['ingest_s']:.1f} | {h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['qps']:.0f} |", flush=True)
+            print(f"ingest {h['ingest_s']:.1f} s; generated text of ~50 distinct words, so every "
+                  "query term is in most chunks (the worst case for the keyword side)\n")
+            print("| mode | p50 ms | p99 ms | queries/s |\n|---|---:|---:|---:|")
+            for r in h["rows"]:
+                print(f"| {r['mode']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['qps']:.0f} |", flush=True)
         if args.pdf_pages:
             print(f"\n## Ingest a {args.pdf_pages}-page PDF (WordLlama embeddings)\n")
             print("| system | seconds |\n|---|---:|")
@@ -514,6 +540,7 @@ def main() -> None:
                 print(f"| {r['index']} | {r['chars_per_s']:,.0f} | {r['load_s']:.1f} | "
                       f"{r['keyword hit@3']:.2f} | {r['keyword mrr@10']:.3f} | "
                       f"{r['hybrid hit@3']:.2f} | {r['hybrid mrr@10']:.3f} |", flush=True)
+        print("\nload average at end {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
