@@ -378,3 +378,35 @@ def test_wait_for_times_out_as_an_upper_bound(tmp_path: Path, db_url: str) -> No
                 await svc.wait_for(a, d.id, 0.2)
             assert time.monotonic() - t < 5
     run(go())
+
+
+def test_sqlite_keyword_query_leaves_out_terms_in_most_chunks(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A term in more than half of all chunks is left out of the FTS5 query (it would score
+    every row for no ranking gain); a query of only such terms keeps the rarest."""
+    monkeypatch.setattr(repo_mod, "PRUNE_FROM_CHUNKS", 0)  # the real threshold needs 1,000 chunks
+
+    async def go() -> None:
+        async with knowledge_node(tmp_path, embedding_url="none") as (nb, svc, _):
+            a = user("alice")
+            c = await svc.create_collection(a, "c")
+            texts = {"bamboo": "Giant pandas eat bamboo all day long in the forest.",
+                     "trees": "Giant pandas sleep in the trees after a long meal.",
+                     "rivers": "Giant rivers cross the plain on their way to the sea.",
+                     "ledger": "The ledger of the harbour lists every ship and its cargo."}
+            ids = {}
+            for name, text in texts.items():
+                d = await svc.add_text(a, c.id, text, title=name)
+                assert (await svc.wait_for(a, d.id, 30)).state == DocumentState.READY
+                ids[d.id] = name
+            # "giant" is in 3 of 4 chunks: only "bamboo" is searched
+            hits = await svc.search(a, "giant bamboo", mode="keyword")
+            assert [ids[h.document_id] for h in hits] == ["bamboo"]
+            # "pandas" is in 2 of 4 (not more than half): kept
+            hits = await svc.search(a, "giant pandas", mode="keyword")
+            assert sorted(ids[h.document_id] for h in hits) == ["bamboo", "trees"]
+            # only common terms: the rarest of them ("pandas", 2 chunks) is kept
+            monkeypatch.setattr(repo_mod, "COMMON_TERM_SHARE", 0.25)
+            hits = await svc.search(a, "giant pandas", mode="keyword")
+            assert sorted(ids[h.document_id] for h in hits) == ["bamboo", "trees"]
+    run(go())

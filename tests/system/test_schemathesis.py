@@ -115,6 +115,20 @@ def document(blog: NodeServer, tmp_path_factory: pytest.TempPathFactory) -> Path
     return path
 
 
+def test_the_document_describes_the_knowledge_routes(document: Path) -> None:
+    """The Knowledge routes are in the fuzzed document (so the runs below cover them)."""
+    import json
+
+    paths = json.loads(document.read_bytes())["paths"]
+    knowledge = sorted(p for p in paths if p.startswith("/api/knowledge"))
+    assert knowledge == [
+        "/api/knowledge", "/api/knowledge/ask", "/api/knowledge/collections",
+        "/api/knowledge/collections/{id}", "/api/knowledge/collections/{id}/documents",
+        "/api/knowledge/collections/{id}/mindmap", "/api/knowledge/collections/{id}/summary",
+        "/api/knowledge/documents/{id}", "/api/knowledge/documents/{id}/retry",
+        "/api/knowledge/search"]
+
+
 def test_the_document_matches_every_answer_to_an_admin(blog: NodeServer, document: Path) -> None:
     token = admin_headers(blog)["Authorization"]
     schemathesis(blog, document, "--header", f"Authorization: {token}",

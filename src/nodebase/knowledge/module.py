@@ -22,6 +22,7 @@ from nodebase.knowledge.answering.base import Answerer
 from nodebase.knowledge.answering.llm import LlmAnswerer
 from nodebase.knowledge.embedding import make_embedder
 from nodebase.knowledge.ingest import Ingestor
+from nodebase.knowledge.openapi import knowledge_paths
 from nodebase.knowledge.repository import KnowledgeRepository
 from nodebase.knowledge.service import MANAGE, READ, WRITE, KnowledgeService
 from nodebase.knowledge.transport import routes
@@ -81,6 +82,7 @@ class KnowledgeModule:
         for p in PERMISSIONS:
             nb.permissions.add(p)
         nb.add_routes(routes())
+        nb.add_openapi(knowledge_paths)
         nb.on_start(self.start)
         nb.on_stop(self.stop)
 

@@ -29,6 +29,12 @@ COLLECTIONS = "__nodebase_knowledge_collections"
 DOCUMENTS = "__nodebase_knowledge_documents"
 CHUNKS = "__nodebase_knowledge_chunks"
 FTS = "__nodebase_knowledge_fts"
+FTS_VOCAB = "__nodebase_knowledge_fts_vocab"
+#: a query term found in more than this share of the chunks is left out of the keyword query
+#: (BM25's IDF is ≤ 0 there: it adds no ranking information, only rows to score)
+COMMON_TERM_SHARE = 0.5
+#: below this many chunks every term is kept (scoring is cheap; small corpora keep exact BM25)
+PRUNE_FROM_CHUNKS = 1000
 
 MAX_ATTEMPTS = 3
 LEASE_SECONDS = 60.0
@@ -115,6 +121,7 @@ class KnowledgeRepository:
         else:
             stmts.append(f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5(terms, "
                          "tokenize = 'unicode61 remove_diacritics 0')")
+            stmts.append(f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_VOCAB} USING fts5vocab({FTS}, 'row')")
         if self.pg:
             # several workers may start at once: serialise the DDL
             async with self.db.transaction() as tx:
@@ -372,6 +379,7 @@ class KnowledgeRepository:
                    f"ORDER BY score DESC, c.seq LIMIT {int(k)}")
             rows = await self.db.fetch_all(sql, p.params)
             return [(r[0], float(r[1])) for r in rows]
+        terms = await self._informative_terms(terms)
         match = " OR ".join(f'"{t}"' for t in terms)
         m = p(match)
         scope = f"c.collection_id IN ({p.many(list(collection_ids))})"
@@ -381,3 +389,18 @@ class KnowledgeRepository:
                f"WHERE {FTS} MATCH {m} AND {scope} ORDER BY score, c.seq LIMIT {int(k)}")
         rows = await self.db.fetch_all(sql, p.params)
         return [(r[0], -float(r[1])) for r in rows]
+
+    async def _informative_terms(self, terms: Sequence[str]) -> list[str]:
+        """The query terms without those in more than half of all chunks (FTS5 would score every
+        row they match for no ranking gain); if all are that common, the rarest one."""
+        total = int(await self.db.fetch_val(f"SELECT count(*) FROM {CHUNKS}", []) or 0)
+        if total < PRUNE_FROM_CHUNKS:
+            return list(terms)
+        p = _P(self.db)
+        rows = await self.db.fetch_all(
+            f"SELECT term, doc FROM {FTS_VOCAB} WHERE term IN ({p.many(list(terms))})", p.params)
+        df = {r[0]: int(r[1]) for r in rows}
+        kept = [t for t in terms if df.get(t, 0) <= COMMON_TERM_SHARE * total]
+        if kept or not terms:
+            return kept
+        return [min(terms, key=lambda t: (df.get(t, 0), t))]

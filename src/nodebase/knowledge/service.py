@@ -154,9 +154,11 @@ class KnowledgeService:
             id=doc_id, collection_id=c.id, owner_id=c.owner_id, kind=kind,
             title=_text(title, "title", 300), source=source[:2000], content_type=content_type,
             blob_key=blob_key, body=body, metadata=metadata or {})
-        self.ingestor.wake()
+        # read before waking the worker: the answer shows the document as accepted (pending),
+        # not whatever state a worker that claimed it a moment later has put it in
         d = await self.repo.get_document(doc_id)
         assert d is not None
+        self.ingestor.wake()
         return d
 
     async def add_text(self, caller: Caller, collection_id: str, text: Any, *, title: Any = "",
@@ -230,8 +232,9 @@ class KnowledgeService:
         if not await self.repo.retry(d.id):
             raise BadRequest(f"only a failed document can be retried (this one is {d.state})",
                              context={"document_id": d.id, "state": str(d.state)})
+        d = await self._document(caller, document_id)
         self.ingestor.wake()
-        return await self._document(caller, document_id)
+        return d
 
     async def delete_document(self, caller: Caller, document_id: str) -> None:
         require(self.guard, caller, WRITE)

@@ -6,6 +6,7 @@ may read) and optionally the documents are part of the query, never applied afte
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,3 +46,27 @@ class VectorStore(Protocol):
     async def count(self, collection_id: str | None = None) -> int: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+
+# -- shared by the adapters -------------------------------------------------------------------
+def model_key(model: str, dim: int) -> str:
+    """The name part of the table/collection that holds one model's vectors of one size."""
+    return hashlib.sha1(f"{model}:{dim}".encode()).hexdigest()[:12]
+
+
+def out_of_scope(collection_ids: Sequence[str], document_ids: Sequence[str] | None) -> bool:
+    """True when the scope selects nothing (no collections, or an empty document list)."""
+    return not collection_ids or (document_ids is not None and not document_ids)
+
+
+class DeleteByField:
+    """``delete_document``/``delete_collection`` as one ``_delete(field, value)``."""
+
+    async def _delete(self, field: str, value: str) -> None:
+        raise NotImplementedError
+
+    async def delete_document(self, document_id: str) -> None:
+        await self._delete("document_id", document_id)
+
+    async def delete_collection(self, collection_id: str) -> None:
+        await self._delete("collection_id", collection_id)

@@ -9,21 +9,26 @@ distance ordering, so the scope is part of the query; ``hnsw.iterative_scan`` (p
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from nodebase.kernel.config import redact_url
-from nodebase.knowledge.vectors.base import VectorHit, VectorRecord
+from nodebase.knowledge.vectors.base import (
+    DeleteByField,
+    VectorHit,
+    VectorRecord,
+    model_key,
+    out_of_scope,
+)
 
 
 def _literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
-class PgVectorStore:
+class PgVectorStore(DeleteByField):
     def __init__(self, url: str) -> None:
         self.url = url
         self._pool: asyncpg.Pool | None = None
@@ -56,7 +61,7 @@ class PgVectorStore:
         key = f"{model}:{dim}"
         if key in self._tables:
             return self._tables[key]
-        name = "__nodebase_knowledge_vectors_" + hashlib.sha1(key.encode()).hexdigest()[:12]
+        name = "__nodebase_knowledge_vectors_" + model_key(model, dim)
         async with self.pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(727275)")
             try:
@@ -102,15 +107,9 @@ class PgVectorStore:
             async with self.pool.acquire() as conn:
                 await conn.execute(f'DELETE FROM "{table}" WHERE {column} = $1', value)
 
-    async def delete_document(self, document_id: str) -> None:
-        await self._delete("document_id", document_id)
-
-    async def delete_collection(self, collection_id: str) -> None:
-        await self._delete("collection_id", collection_id)
-
     async def search(self, model: str, vector: Sequence[float], *, collection_ids: Sequence[str],
                      document_ids: Sequence[str] | None = None, k: int = 20) -> list[VectorHit]:
-        if not collection_ids or (document_ids is not None and not document_ids):
+        if out_of_scope(collection_ids, document_ids):
             return []
         table = await self._table(model, len(vector))
         args: list[Any] = [_literal(vector), list(collection_ids)]

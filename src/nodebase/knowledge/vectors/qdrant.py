@@ -13,19 +13,24 @@ the query itself.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from nodebase.kernel.config import redact_url
-from nodebase.knowledge.vectors.base import VectorHit, VectorRecord
+from nodebase.knowledge.vectors.base import (
+    DeleteByField,
+    VectorHit,
+    VectorRecord,
+    model_key,
+    out_of_scope,
+)
 
 _NS = uuid.UUID("5b0f8a52-7f43-4c1e-9a53-0d3e6c1f7a10")
 
 
-class QdrantVectorStore:
+class QdrantVectorStore(DeleteByField):
     def __init__(self, url: str) -> None:
         self.url = url
         self._client: Any = None
@@ -63,7 +68,7 @@ class QdrantVectorStore:
         key = f"{model}:{dim}"
         if key in self._collections:
             return self._collections[key]
-        name = "nodebase_" + hashlib.sha1(key.encode()).hexdigest()[:12]
+        name = "nodebase_" + model_key(model, dim)
         if not await self._client.collection_exists(name):
             await self._client.create_collection(
                 name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE))
@@ -97,17 +102,11 @@ class QdrantVectorStore:
         for name in await self._names():
             await self._client.delete(name, points_selector=selector, wait=True)
 
-    async def delete_document(self, document_id: str) -> None:
-        await self._delete("document_id", document_id)
-
-    async def delete_collection(self, collection_id: str) -> None:
-        await self._delete("collection_id", collection_id)
-
     async def search(self, model: str, vector: Sequence[float], *, collection_ids: Sequence[str],
                      document_ids: Sequence[str] | None = None, k: int = 20) -> list[VectorHit]:
         from qdrant_client import models
 
-        if not collection_ids or (document_ids is not None and not document_ids):
+        if out_of_scope(collection_ids, document_ids):
             return []
         name = await self._collection(model, len(vector))
         must: list[Any] = [models.FieldCondition(key="collection_id",
