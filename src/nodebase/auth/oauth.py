@@ -116,6 +116,9 @@ class OAuthService:
 
     def strategy(self, name: str) -> OAuthStrategyConfig:
         cfg = self.auth.config.oauth.get(name)
+        if cfg is None and name in ("password", "passkey"):
+            raise NotFound(f"{name!r} is not an OAuth strategy: see its own routes",
+                           context={"strategy": name})
         if cfg is None:
             raise NotFound(f"No OAuth strategy {name!r} is configured",
                            context={"strategy": name, "setting": f"auth.strategies.{name}"})
