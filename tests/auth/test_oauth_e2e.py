@@ -289,6 +289,16 @@ def test_reused_code_and_reused_state_are_refused(flow: Flow) -> None:
     assert r.json()["error"].startswith("The sign-in state is unknown, expired or already used")
 
 
+def test_expired_code_is_refused(flow: Flow) -> None:
+    # "x:" accounts get a code that lives 1 s, delivered 2.5 s after it was issued (the
+    # provider holds its redirect back to nodebase): nodebase must not sign in with it
+    address = email("oidc-expired")
+    done = flow.sign_in(f"x:{address}")
+    assert done.status == 401
+    assert done.body["context"] == {"step": "token", "provider_error": "invalid_grant"}
+    assert done.cookie("auth") is None and _users(flow.node, address) == []
+
+
 def test_bknd_token_mode(flow: Flow) -> None:
     address = email("oidc-token")
     with flow.node.client() as c:
