@@ -442,6 +442,11 @@ def test_a_roles_permissions_are_edited_and_a_bad_filter_is_refused_on_its_field
     editor.locator(".role-save").click()
     expect(editor.locator('[data-error-for="filter"]')).to_contain_text("unknown operator '$bogus'")
     assert admin.get("/api/system/config/auth").json()["config"]["roles"][role] == original
+    # a field the entity does not have: refused on the field, nothing saved
+    editor.locator(".role-filter").fill('{"$or": [{"owner_id": 1}, {"ownr": "@user.id"}]}')
+    editor.locator(".role-save").click()
+    expect(editor.locator('[data-error-for="filter"]')).to_have_text(f"Unknown field on {name}: ownr")
+    assert admin.get("/api/system/config/auth").json()["config"]["roles"][role] == original
     # the builder writes a valid filter on the entity's fields
     editor.locator(".role-cond-add").click()
     cond = editor.locator(".cond").first

@@ -48,6 +48,16 @@ export async function authView(main) {
   const permNames = (Array.isArray(perms) ? perms : (perms.permissions || perms.data || [])).map((p) => typeof p === "string" ? p : p.name);
   const entityFields = (e) => Object.entries((all[e] && all[e].fields) || {}).filter(([, f]) => f.type !== "media");
 
+  const unknownFields = (q, known) => {
+    if (!q || typeof q !== "object" || Array.isArray(q)) return [];
+    return Object.entries(q).flatMap(([k, v]) => {
+      if (k === "$or" || k === "$and") {
+        return (Array.isArray(v) ? v : [v]).flatMap((sub) => unknownFields(sub, known));
+      }
+      return k.startsWith("$") || k.includes(".") || known.includes(k) ? [] : [k];
+    });
+  };
+
   function roleEditor(roleName, doc) {
     const key = roleName || "new";
     const entries = (doc.permissions || []).map((p) => typeof p === "string" ? {permission: p} : p);
@@ -89,6 +99,10 @@ export async function authView(main) {
         try { filter = JSON.parse(fJson.value); } catch { fErr.textContent = t("badJson"); return; }
       }
       const entity = fEntity.value;
+      // field names are checked here, against the entity's schema (the server checks operators
+      // and structure); a dotted path (a relation) is left to the server
+      const unknown = filter && entity ? unknownFields(filter, ["id", ...Object.keys((all[entity] && all[entity].fields) || {})]) : [];
+      if (unknown.length) { fErr.textContent = `${t("unknownField")} ${entity}: ${unknown.join(", ")}`; return; }
       const permissions = boxes.map((b) => b.firstChild).filter((c) => c.checked).map((c) => {
         const old = byPerm[c.value] || {};
         // keep the entry's other policies; this editor owns the filter on the chosen entity
