@@ -16,6 +16,13 @@ import httpx
 from tests.support.services import free_port
 
 
+class CliFailed(subprocess.CalledProcessError):
+    """A CLI run that failed, with its stderr in the message (CalledProcessError hides it)."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nstderr:\n{(self.stderr or '')[-4000:]}\nstdout:\n{(self.stdout or '')[-1000:]}"
+
+
 class NodeServer:
     def __init__(self, data_dir: Path, *, database_url: str = "", env: dict[str, str] | None = None,
                  project_dir: Path | None = None, workers: int = 1) -> None:
@@ -39,10 +46,13 @@ class NodeServer:
 
     def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``nodebase <args>`` against this server's data dir and database."""
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "nodebase", *args], env=self.env(), cwd=self.project_dir,
-            capture_output=True, text=True, check=check, timeout=60, input=input,
+            capture_output=True, text=True, check=False, timeout=60, input=input,
         )
+        if check and done.returncode != 0:
+            raise CliFailed(done.returncode, done.args, done.stdout, done.stderr)
+        return done
 
     def start(self, timeout: float = 60.0) -> NodeServer:
         # an upper bound, not an expectation: a quiet box answers in about 1 s, but two workers
