@@ -148,11 +148,7 @@ class ChatSocket:
                 if seq <= joined.last:
                     return
             joined.last = seq
-            text = pub.frames.get("chat")
-            if text is None:  # encoded once for every connection of this node
-                text = pub.frames["chat"] = orjson.dumps({"type": "new_message", "message": data}).decode()
-            await self.ws.send_text(text)
-            return
+            frame = {"type": "new_message", "message": data}
         elif pub.event == "typing":
             frame = {"type": "typing", "room_id": key, "user": data.get("user")}
         elif pub.event == "join":
