@@ -56,25 +56,12 @@ from bench.crud import (  # noqa: E402
     expect,
     free_port,
     http,
+    tree_cpu_seconds,
 )
 
 
 def log(*a: Any) -> None:
     print(*a, file=sys.stderr, flush=True)
-
-
-def tree_cpu(pid: int) -> float:
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
 
 
 # -- servers -------------------------------------------------------------------------------
@@ -327,11 +314,11 @@ def measure(target: Target, mode: str, args: argparse.Namespace) -> Result:
     try:
         for _ in procs:
             ready.get(timeout=120)
-        cpu0 = tree_cpu(target.pid)
+        cpu0 = tree_cpu_seconds(target.pid)
         go.set()
         start = asyncio.run(_write(target, rows, args.rate if mode == "paced" else None, 8))
         outs = [results.get(timeout=120) for _ in procs]
-        cpu = tree_cpu(target.pid) - cpu0
+        cpu = tree_cpu_seconds(target.pid) - cpu0
     finally:
         for p in procs:
             p.join(10)

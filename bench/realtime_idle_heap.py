@@ -66,15 +66,7 @@ class Traced(NodebaseUvicorn):
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.node.proc = self.proc
         self.wait_port()
-        self.login()
-
-    def login(self) -> None:
-        import httpx
-
-        email, password = "bench@nodebase.test", "bench-password-123"
-        self.node.cli("user", "create", "--email", email, f"--password={password}", "--role", "admin")
-        r = httpx.post(self.node.url + "/api/auth/password/login", json={"email": email, "password": password})
-        self.token = r.json()["token"]
+        self.login()  # Nodebase.login
 
 
 async def open_and_snapshot(server: Traced, n: int) -> None:

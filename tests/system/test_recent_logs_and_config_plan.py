@@ -1,5 +1,5 @@
-"""The routes added for the admin UI's pages, over HTTP: the recent-logs ring
-(`GET /api/system/logs`) and the config API's dry run (`?plan=1`)."""
+"""The recent-logs ring (`GET /api/system/logs`) and the config API's dry run (`?plan=1`),
+over HTTP (both used by the admin UI's pages)."""
 
 from __future__ import annotations
 
