@@ -39,5 +39,6 @@ trap 'rm -rf "$work"' EXIT
   --exclude-module qdrant_client --exclude-module grpc --exclude-module grpc_tools \
   --exclude-module pgserver --exclude-module reportlab --exclude-module schemathesis \
   --exclude-module readline --exclude-module tkinter --exclude-module pytest --exclude-module mypy \
+  --exclude-module rich --exclude-module pygments \
   src/nodebase/sidecar.py
 ls -l "$out/nodebase-sidecar"

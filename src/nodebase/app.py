@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -23,7 +24,6 @@ from nodebase.data.openapi import data_openapi
 from nodebase.data.transport import mount_fast as mount_data_fast
 from nodebase.data.transport import routes as data_routes
 from nodebase.flows.module import FlowsModule
-from nodebase.kernel import outbound
 from nodebase.kernel.asgi import FastRouter
 from nodebase.kernel.caller import ANONYMOUS, Caller, Guard, OpenGuard
 from nodebase.kernel.config import Settings, load_settings
@@ -188,7 +188,9 @@ class Nodebase:
                     await fn()
                 except Exception:
                     log.exception("a module's stop hook failed: %r", fn)
-            await outbound.close_pools()
+            used = sys.modules.get("nodebase.kernel.outbound")  # imported on first fetch (httpx is slow to import)
+            if used is not None:
+                await used.close_pools()
             await self.db.close()
             self._started = False
 

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from nodebase.kernel import metrics
-from nodebase.kernel.outbound import OutboundRefused, fetch
 from nodebase.knowledge import chunking
 from nodebase.knowledge.embedding import Embedder, EmbeddingUnavailable
 from nodebase.knowledge.extract import Extracted, ExtractionFailed, extract
@@ -120,6 +119,9 @@ class Ingestor:
         if kind == "text" and blob_key is None:
             return extract_text(body or "")
         if kind == "url":
+            # httpx is slow to import: on first use
+            from nodebase.kernel.outbound import OutboundRefused, fetch
+
             url = body or ""
             try:
                 r = await fetch("GET", url, headers={"Accept": "text/html,application/pdf,text/plain;q=0.9,*/*;q=0.5"},

@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from nodebase.kernel.node import Node
 from nodebase.kernel.permissions import Permission
 from nodebase.knowledge.answering.base import Answerer
-from nodebase.knowledge.answering.llm import LlmAnswerer
 from nodebase.knowledge.embedding import make_embedder
 from nodebase.knowledge.ingest import Ingestor
 from nodebase.knowledge.openapi import knowledge_paths
@@ -70,9 +69,12 @@ class KnowledgeModule:
         self.embedder = make_embedder(s.embedding_url, s.embedding_model, s.embedding_api_key)
         self.vectors = make_vector_store(s.vector_url, s.resolved_data_dir,
                                          dense=self.embedder is not None)
-        self.answerer: Answerer | None = (
-            LlmAnswerer(s.llm_url, s.llm_model or "default", s.llm_api_key, timeout=float(s.llm_timeout))
-            if s.llm_url else None)
+        self.answerer: Answerer | None = None
+        if s.llm_url:  # imported only when configured (httpx is slow to import), as the embedders are
+            from nodebase.knowledge.answering.llm import LlmAnswerer
+
+            self.answerer = LlmAnswerer(s.llm_url, s.llm_model or "default", s.llm_api_key,
+                                        timeout=float(s.llm_timeout))
         self.repo = KnowledgeRepository(nb.db)
         self.ingestor = Ingestor(self.repo, self.vectors, self.embedder, self._read_blob,
                                  allow_private=s.fetch_allow_private)
