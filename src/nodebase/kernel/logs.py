@@ -116,18 +116,21 @@ def configure_logging(level: str) -> None:
         _installed = handler
 
 
-_REQUEST_KEYS = b'","level":"info","logger":"nodebase.request","msg":"request",'
-_REQUEST_END = b'","level":"info","logger":"nodebase.request","msg":"request"}'
+_REQUEST_HEAD = b'","level":"info","logger":"nodebase.request","msg":"request",'
+#: ".000Z" … ".999Z": the millisecond part of a line's ``ts``
+_MILLIS = [b".%03dZ" % ms for ms in range(1000)]
 
 
 class RequestLog:
-    """The per-request JSON lines, written past the logging module: a request costs one
-    ``orjson.dumps`` and a list append; lines go to stderr in writes of at most ~4 KB (whole
-    lines, so workers sharing a pipe never interleave within a line) when the buffer is full,
-    ``FLUSH_AFTER`` seconds after the first buffered line, and at exit."""
+    """The per-request JSON lines, written past the logging module. A line's parts that repeat
+    (method, route, status, caller) are encoded once and kept (``PARTS_MAX`` of them), so a
+    request costs a lookup, a few byte joins and a list append; lines go to stderr in writes of
+    at most ~4 KB (whole lines, so workers sharing a pipe never interleave within a line) when
+    the buffer is full, ``FLUSH_AFTER`` seconds after the first buffered line, and at exit."""
 
     MAX_BYTES = 3500
     FLUSH_AFTER = 0.2
+    PARTS_MAX = 4096
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
@@ -136,6 +139,7 @@ class RequestLog:
         self.timer: asyncio.TimerHandle | None = None
         self._second = 0
         self._stamp = b""
+        self._parts: dict[tuple[str, str, int, str | None], bytes] = {}
         self.logger = logging.getLogger("nodebase.request")
         atexit.register(self.flush)
 
@@ -148,12 +152,19 @@ class RequestLog:
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-        return b"%s.%03dZ" % (self._stamp, int((now - second) * 1000))
+        return self._stamp + _MILLIS[int((now - second) * 1000)]
 
-    def write(self, fields: dict[str, Any]) -> None:
-        """One line: the fixed keys, then ``fields`` (a flat object) — spliced as bytes, not merged."""
-        body = jsonutil.dumps(fields)
-        line = b'{"ts":"' + self._ts(time.time()) + (_REQUEST_KEYS + body[1:] if len(body) > 2 else _REQUEST_END)
+    def write(self, method: str, route: str, status: int, seconds: float, caller: str | None) -> None:
+        """One line: ``ts``, level, logger, msg, ``method``, ``route``, ``status``, ``caller``
+        and ``duration_ms`` (milliseconds, three decimals)."""
+        key = (method, route, status, caller)
+        parts = self._parts.get(key)
+        if parts is None:
+            if len(self._parts) >= self.PARTS_MAX:
+                self._parts.clear()
+            body = jsonutil.dumps({"method": method, "route": route, "status": status, "caller": caller})
+            parts = self._parts[key] = _REQUEST_HEAD + body[1:-1] + b',"duration_ms":'
+        line = b'{"ts":"' + self._ts(time.time()) + parts + b"%.3f}" % (seconds * 1000)
         RECENT.add(line)
         self.lines.append(line)
         self.size += len(line) + 1

@@ -113,9 +113,7 @@ class ObserveMiddleware:
             if failed or status >= 500:
                 metrics.HTTP_ERRORS.labels(route).inc()
             if self.log.enabled():
-                self.log.write({"method": method, "route": route, "status": status,
-                                "duration_ms": round(elapsed * 1000, 3),
-                                "caller": caller_label(scope.get("nodebase.caller"))})
+                self.log.write(method, route, status, elapsed, caller_label(scope.get("nodebase.caller")))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
