@@ -87,6 +87,7 @@ class Nodebase:
                                         Route("/api/system/logs", logs_endpoint, methods=["GET"])]
         #: wrap the whole ASGI app, outermost last (auth resolves the caller before any route)
         self.asgi_wrappers: list[AsgiWrapper] = []
+        self.websockets: dict[str, Any] = {}
         #: OpenAPI descriptions of module routes, in registration order: each is called with
         #: the node and returns path items or a document part; see nodebase.kernel.openapi
         self.openapi_paths: list[OpenApiPaths] = []
@@ -137,6 +138,9 @@ class Nodebase:
 
     def add_asgi_wrapper(self, wrap: AsgiWrapper) -> None:
         self.asgi_wrappers.append(wrap)
+
+    def add_websocket(self, path: str, app: Any) -> None:
+        self.websockets[path] = app
 
     def add_config(self, module: ConfigurableModule) -> None:
         self.config.register(module)
@@ -199,6 +203,8 @@ class Nodebase:
         app = self.starlette()
         router = FastRouter(self, app, self.cors)
         router.static("GET", "/api/system/ping", b'{"pong":true}')
+        for path, endpoint in self.websockets.items():
+            router.websocket(path, endpoint)
         mount_data_fast(router, self.data.schema.config.get("basepath", "/api/data"))
         router.state = app.state  # type: ignore[attr-defined]
         outer: Any = router

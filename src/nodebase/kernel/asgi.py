@@ -100,9 +100,14 @@ class FastRouter:
         self.cors = cors or CorsPolicy(())
         self.exact: dict[tuple[str, str], bytes] = {}
         self.prefixes: list[tuple[tuple[str, ...], dict[int, dict[str, Handler]], list[str]]] = []
+        self.websockets: dict[str, ASGIApp] = {}
 
     def static(self, method: str, path: str, body: bytes) -> None:
         self.exact[(method, path)] = body
+
+    def websocket(self, path: str, app: ASGIApp) -> None:
+        """WebSocket connections to ``path`` go straight to ``app`` (see ``Node.add_websocket``)."""
+        self.websockets[path] = app
 
     def add(self, prefix: str, names: list[str], table: dict[int, dict[str, Handler]]) -> None:
         """``table[n][method]`` handles paths with ``n`` segments after ``prefix``, named ``names``."""
@@ -111,7 +116,8 @@ class FastRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.fallback(scope, receive, send)
+            direct = self.websockets.get(scope["path"]) if scope["type"] == "websocket" else None
+            await (direct or self.fallback)(scope, receive, send)
             return
         await self.nb.refresh()
         method: str = scope["method"]

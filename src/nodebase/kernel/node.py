@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.routing import BaseRoute
+    from starlette.types import ASGIApp
 
     from nodebase.kernel.caller import Caller, Guard
     from nodebase.kernel.config import Settings
@@ -74,6 +75,13 @@ class Node(Protocol):
     def add_openapi(self, paths: OpenApiPaths) -> None: ...
 
     def add_asgi_wrapper(self, wrap: AsgiWrapper) -> None: ...
+
+    def add_websocket(self, path: str, app: ASGIApp) -> None:
+        """Serve WebSocket connections to ``path`` with the raw ASGI ``app``, from the front router:
+        past Starlette's middleware and routing, whose frames would stay on every open
+        connection's stack for its whole life (memory per idle connection). The wrappers added
+        with :meth:`add_asgi_wrapper` (the caller from the Auth module) still apply."""
+        ...
 
     def add_config(self, module: ConfigurableModule) -> None: ...
 

@@ -18,7 +18,7 @@ from nodebase.realtime.broker import BrokerSettings, make_broker
 from nodebase.realtime.connection import Limits
 from nodebase.realtime.openapi import realtime_paths
 from nodebase.realtime.service import PUBLISH, SUBSCRIBE, RealtimeService
-from nodebase.realtime.transport import RealtimeEndpoints, routes
+from nodebase.realtime.transport import WEBSOCKET_PATH, RealtimeEndpoints, routes
 
 if TYPE_CHECKING:
     from nodebase.auth.module import AuthModule
@@ -57,6 +57,7 @@ class RealtimeModule:
         for name in (CREATE_AFTER, UPDATE_AFTER, DELETE_AFTER):
             nb.events.on(name, self.service.on_data_event)
         nb.add_routes(routes(self.endpoints))
+        nb.add_websocket(WEBSOCKET_PATH, self.endpoints.websocket)
         nb.add_openapi(realtime_paths)
         nb.on_start(self.service.start)
         nb.on_stop(self.stop)

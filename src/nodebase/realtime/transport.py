@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import orjson
 from starlette.requests import HTTPConnection
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from nodebase.kernel.caller import ANONYMOUS, Caller
@@ -313,6 +313,10 @@ class _Asgi:
         await self.fn(scope, receive, send)
 
 
+WEBSOCKET_PATH = "/api/realtime"
+
+
 def routes(endpoints: RealtimeEndpoints) -> list[BaseRoute]:
-    return [WebSocketRoute("/api/realtime", _Asgi(endpoints.websocket)),
-            Route("/api/realtime/sse", _Asgi(endpoints.sse), methods=["GET"])]
+    """The HTTP routes (SSE); the WebSocket endpoint is ``endpoints.websocket`` at
+    ``WEBSOCKET_PATH``, served from the front router (``Node.add_websocket``)."""
+    return [Route("/api/realtime/sse", _Asgi(endpoints.sse), methods=["GET"])]
