@@ -161,6 +161,7 @@ class ChatDialect(JsonWsDialect):
     """nodebase's chat protocol (shared/protocols/chat.md)."""
 
     path, joined, prefix = "/ws", '"type":"room_joined"', '{"type":"new_message"'
+    payload_path = ("message", "content")
 
     def join_frame(self, room: str) -> str:
         return json.dumps({"type": "join_room", "room_id": room})
@@ -184,6 +185,8 @@ class ChatSender(ChatDialect):
 
 class SioChatDialect(SocketIoDialect):
     """``msg`` {room, content} with an ack (the stored message), like nodebase's message_ack."""
+
+    payload_path = ("content",)
 
     def publish_frame(self, payload: dict[str, Any], room: str = ROOM) -> str:
         return "421" + json.dumps(["msg", {"room": room, "content": json.dumps(payload)}])

@@ -1,0 +1,159 @@
+// A low-overhead bench client (Node 20) for bench/fanout.py (room fan-out over WebSocket) and
+// bench/realtime_feed.py (entity feed over SSE): one process holds `n` subscribers and speaks
+// the same dialect to every server, so the client cost is the same for each peer.
+//
+//   node bench/rt_client.js '<json config>'     (NODE_PATH=bench/.work/rt-node/node_modules)
+//
+// Config: {kind: "json-ws" | "sio" | "nodebase-sse" | "pocketbase-sse", n, expected, timeout_s,
+//          out (a file for the results), ...the kind's fields below}.
+// Protocol with the parent: prints "ready\n" once every subscriber is live, then receives until
+// each got `expected` deliveries (or timeout_s), writes {count, latencies, last, closed,
+// cpu_s} to `out` and exits. WebSocket latencies are ns on CLOCK_MONOTONIC (process.hrtime,
+// the clock of Python's time.perf_counter_ns()) from the payload's "t"; SSE latencies are ms of
+// wall clock from the row's body (the writer's time.time()). cpu_s: this process's user+system
+// CPU from "ready" to the end.
+"use strict";
+const fs = require("fs");
+const http = require("http");
+
+const cfg = JSON.parse(process.argv[2]);
+const latencies = [];
+let count = 0, last = 0, closed = 0, cpu0 = null, finished = 0;
+const monoNs = () => Number(process.hrtime.bigint());
+const wallMs = () => performance.timeOrigin + performance.now();
+
+function walk(obj, path) {
+  let v = obj;
+  for (const k of path) v = v[k];
+  return typeof v === "string" ? JSON.parse(v) : v;
+}
+
+function done() {
+  if (++finished === cfg.n) finish();
+}
+
+function finish() {
+  const c = process.cpuUsage(cpu0 || undefined);
+  fs.writeFileSync(cfg.out, JSON.stringify({ count, latencies, last, closed: closed + (cfg.n - finished),
+                                              cpu_s: (c.user + c.system) / 1e6 }));
+  process.exit(0);
+}
+
+function ready() {
+  cpu0 = process.cpuUsage();
+  process.stdout.write("ready\n");
+  setTimeout(finish, cfg.timeout_s * 1000);
+}
+
+// -- WebSocket: nodebase-style JSON frames, or Engine.IO 4 / Socket.IO 5 frames ---------------
+function openWs() {
+  const WebSocket = require("ws");
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(cfg.url, { perMessageDeflate: false });
+    let state = "open", got = 0;
+    ws.on("error", reject);
+    ws.on("close", () => { if (state === "live") { closed++; done(); } });
+    ws.on("message", (buf, binary) => {
+      if (binary) return;
+      const s = buf.toString();
+      if (state === "live") {
+        let d = null;
+        if (cfg.kind === "json-ws") {
+          if (s.startsWith(cfg.prefix)) d = walk(JSON.parse(s), cfg.payload);
+        } else if (s.startsWith('42["msg"')) {
+          d = walk(JSON.parse(s.slice(2))[1], cfg.payload);
+        } else if (s === "2") {
+          ws.send("3");
+        }
+        if (d === null) return;
+        latencies.push(monoNs() - d.t);
+        last = monoNs() / 1e9;
+        count++;
+        if (++got === cfg.expected) { state = "done"; done(); }
+        return;
+      }
+      if (cfg.kind === "json-ws") {  // "open" → join sent on open; wait for its answer
+        if (s.includes(cfg.joined)) { state = "live"; resolve(ws); }
+      } else if (state === "open" && s.startsWith("0")) {
+        state = "connect"; ws.send("40");
+      } else if (state === "connect" && s.startsWith("40")) {
+        state = "join"; ws.send("421" + JSON.stringify(["join", cfg.room]));
+      } else if (state === "join" && s.startsWith("431")) {
+        state = "live"; resolve(ws);
+      } else if (s === "2") {
+        ws.send("3");
+      }
+    });
+    if (cfg.kind === "json-ws") ws.on("open", () => ws.send(cfg.join));
+  });
+}
+
+// -- SSE: nodebase's /api/realtime/sse, PocketBase's /api/realtime + its subscription POST ----
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+
+function openSse() {
+  return new Promise((resolve, reject) => {
+    const req = http.get(cfg.url, { agent }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`SSE ${cfg.url}: HTTP ${res.statusCode}`));
+      res.setEncoding("utf8");
+      let buf = "", live = false, got = 0;
+      res.on("data", (chunk) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (!live) {
+            if (cfg.kind === "nodebase-sse" && line.startsWith("event: subscribed")) {
+              live = true; resolve();
+            } else if (cfg.kind === "pocketbase-sse" && line.startsWith("data:")) {
+              live = true;
+              subscribePb(JSON.parse(line.slice(5)).clientId).then(resolve, reject);
+            }
+            continue;
+          }
+          if (!line.startsWith("data:") || got >= cfg.expected) continue;
+          const doc = JSON.parse(line.slice(5));
+          let sent = null;
+          if (cfg.kind === "nodebase-sse") {
+            if (doc.event === "created" && doc.data) sent = Number(doc.data.body);
+          } else if (doc.action === "create" && doc.record) {
+            sent = Number(doc.record.body);
+          }
+          if (sent === null) continue;
+          const now = wallMs();
+          latencies.push(now - sent * 1000);
+          last = now / 1000;
+          count++;
+          if (++got === cfg.expected) done();
+        }
+      });
+      res.on("end", () => { if (live && got < cfg.expected) { closed++; done(); } });
+    });
+    req.on("error", reject);
+  });
+}
+
+function subscribePb(clientId) {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ clientId, subscriptions: cfg.subscriptions });
+    const req = http.request(cfg.subscribe_url, {
+      method: "POST", agent,
+      headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body),
+                 Authorization: cfg.auth },
+    }, (res) => {
+      res.resume();
+      res.on("end", () => res.statusCode === 204 ? resolve() : reject(new Error(`subscribe: HTTP ${res.statusCode}`)));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function main() {
+  const open = cfg.kind.endsWith("-sse") ? openSse : openWs;
+  for (let i = 0; i < cfg.n; i++) await open();
+  ready();
+}
+
+main().catch((e) => { process.stderr.write(String(e && e.stack || e) + "\n"); process.exit(2); });
