@@ -131,7 +131,7 @@ def main() -> None:
     ap.add_argument("--only", default="nodebase,nodebase-uvicorn,pysio,sio")
     ap.add_argument("--modes", default="burst,paced")
     ap.add_argument("--clients", type=int, default=2, help="client processes the subscribers are spread over")
-    ap.add_argument("--client", choices=("python", "node"), default="python",
+    ap.add_argument("--client", choices=("python", "node"), default="node",
                     help="the subscribers' client: Python websockets or Node 20 ws (bench/rt_client.js)")
     ap.add_argument("--nice", type=int, default=0, help="scheduling priority of the bench and what it starts")
     args = ap.parse_args()

@@ -376,7 +376,7 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=400, help="rows created in the burst mode")
     ap.add_argument("--only", default="nodebase,pocketbase")
     ap.add_argument("--modes", default="paced,burst")
-    ap.add_argument("--client", choices=("python", "node"), default="python",
+    ap.add_argument("--client", choices=("python", "node"), default="node",
                     help="the subscribers' client: Python httpx or Node 20 http (bench/rt_client.js)")
     ap.add_argument("--nice", type=int, default=0, help="scheduling priority of the bench and what it starts")
     args = ap.parse_args()
