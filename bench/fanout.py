@@ -538,10 +538,14 @@ def fan_out(server: Server, dialect: Dialect, mode: str, subscribers: int, messa
 
     measure = Measure(server)
     measure.start()
-    t0 = asyncio.run(publish())
+    try:
+        t0 = asyncio.run(publish())
+        outs = ([(o["count"], o["latencies"], o["last"], o["closed"], o["cpu_s"]) for o in node.results(170)]
+                if node else [results.get(timeout=240) for _ in procs])
+    finally:
+        if node:
+            node.stop()
     last = t0
-    outs = ([(o["count"], o["latencies"], o["last"], o["closed"], o["cpu_s"]) for o in node.results(170)]
-            if node else [results.get(timeout=240) for _ in procs])
     for count, latencies, last_recv, closed, cpu in outs:
         result.deliveries += count
         result.latencies.extend(latencies)
