@@ -21,7 +21,8 @@ at install). Everything it starts is stopped on exit.
 Usage::
 
     python bench/chat.py [--only nodebase,sio,pysio] [--loads room,pairs] [--messages 300]
-                         [--subscribers 200] [--users 500] [--seconds 10]
+                         [--subscribers 200] [--users 500] [--seconds 10] [--client node]
+    # --client node: the room load's members are Node 20 ws clients (bench/rt_client.js)
     # before/after: git worktree add /tmp/nb-old <rev>
     python bench/chat.py --only baseline,nodebase,baseline,nodebase --baseline /tmp/nb-old/src
 """
@@ -161,6 +162,7 @@ class ChatDialect(JsonWsDialect):
     """nodebase's chat protocol (shared/protocols/chat.md)."""
 
     path, joined, prefix = "/ws", '"type":"room_joined"', '{"type":"new_message"'
+    payload_path = ("message", "content")
 
     def join_frame(self, room: str) -> str:
         return json.dumps({"type": "join_room", "room_id": room})
@@ -185,6 +187,8 @@ class ChatSender(ChatDialect):
 class SioChatDialect(SocketIoDialect):
     """``msg`` {room, content} with an ack (the stored message), like nodebase's message_ack."""
 
+    payload_path = ("content",)
+
     def publish_frame(self, payload: dict[str, Any], room: str = ROOM) -> str:
         return "421" + json.dumps(["msg", {"room": room, "content": json.dumps(payload)}])
 
@@ -207,6 +211,8 @@ def main() -> None:
     ap.add_argument("--user-rate", type=float, default=1.0, help="pairs load: messages a second per user")
     ap.add_argument("--seconds", type=float, default=10.0, help="pairs load: how long each user sends")
     ap.add_argument("--clients", type=int, default=2, help="client processes")
+    ap.add_argument("--client", choices=("python", "node"), default="python",
+                    help="room load: the members' client, Python websockets or Node 20 ws (bench/rt_client.js)")
     ap.add_argument("--baseline", default="", help='a nodebase source tree (".../src") for --only baseline')
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -226,7 +232,7 @@ def main() -> None:
                     log(f"{server.name}: room, {mode} ...")
                     tx = ChatSender(token) if speaks_chat else None
                     results.append(fan_out(server, rx, mode, args.subscribers, args.messages, args.rate,
-                                           args.clients, sender=tx))
+                                           args.clients, sender=tx, client=args.client))
                     results[-1].mode = f"room of {args.subscribers}, {mode}"
                     log("  " + results[-1].row())
             if "pairs" in loads:

@@ -3,19 +3,22 @@
 (Node 20), the same load for each, in one run.
 
 1 publisher + 200 subscribers on one channel, 100-byte messages; the subscribers are spread
-over ``--clients`` client processes (Python ``websockets``; the Socket.IO servers are spoken to with the same
-client speaking Engine.IO 4 / Socket.IO 5 frames, so the client cost is the same for all).
+over ``--clients`` client processes (``--client python``: Python ``websockets``; ``--client node``:
+Node 20 with npm ``ws``, bench/rt_client.js); the Socket.IO servers are spoken to with the same
+client speaking Engine.IO 4 / Socket.IO 5 frames, so the client cost is the same for all. Each
+client process reports its CPU time: the "client CPU µs/delivery" column.
 Modes: ``burst`` (all messages sent at once: deliveries/s) and ``paced`` (200 msg/s =
 40,000 deliveries/s: p50/p99 end-to-end latency). Server CPU µs per delivery (user+system
 of the server's process tree over the run) and peak RSS are measured with psutil.
 
 Prepares the peers on first use in bench/.work/ (a venv with uvicorn + python-socketio, and
-npm's socket.io@4.8). Everything it starts is stopped on exit.
+npm's socket.io@4.8 and ws@8). Everything it starts is stopped on exit. ``--nice -10`` (root)
+runs the bench, its servers and clients ahead of the rest of a loaded box.
 
 Usage::
 
     python bench/realtime.py [--messages 2000] [--subscribers 200] [--only nodebase,nodebase-uvicorn,pysio,sio]
-                             [--modes burst,paced] [--rate 200]
+                             [--modes burst,paced] [--rate 200] [--client node] [--nice -10]
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from bench.fanout import (  # noqa: E402
     Server,
     SocketIoDialect,
     UvicornApp,
+    apply_nice,
+    boost,
     ensure_rt_venv,
     fan_out,
     log,
@@ -105,6 +110,7 @@ class NodeSio(NodeApp):
 
 class NodebaseDialect(JsonWsDialect):
     path, joined, prefix = "/api/realtime", '"op":"subscribed"', '{"op":"event"'
+    payload_path = ("data",)
 
     def join_frame(self, room: str) -> str:
         return json.dumps({"op": "subscribe", "channel": room})
@@ -125,8 +131,13 @@ def main() -> None:
     ap.add_argument("--only", default="nodebase,nodebase-uvicorn,pysio,sio")
     ap.add_argument("--modes", default="burst,paced")
     ap.add_argument("--clients", type=int, default=2, help="client processes the subscribers are spread over")
+    ap.add_argument("--client", choices=("python", "node"), default="node",
+                    help="the subscribers' client: Python websockets or Node 20 ws (bench/rt_client.js)")
+    ap.add_argument("--nice", type=int, default=0, help="scheduling priority of the bench and what it starts")
     args = ap.parse_args()
+    apply_nice(args.nice)
     WORK.mkdir(parents=True, exist_ok=True)
+    load0 = os.getloadavg()[0]
     # the publisher sends far more than a client's default 100 frames/s: raise that limit only
     makers: dict[str, Callable[[], tuple[Server, Callable[[Server], Dialect]]]] = {
         "nodebase": lambda: (Nodebase({"NODEBASE_REALTIME_RATE": "100000"}),
@@ -141,17 +152,18 @@ def main() -> None:
         server, dialect_of = makers[key]()
         try:
             server.start()
+            boost(server.pid(), args.nice)
             for mode in args.modes.split(","):
                 log(f"{server.name}: {mode} ...")
                 results.append(fan_out(server, dialect_of(server), mode, args.subscribers, args.messages,
-                                       args.rate, args.clients))
+                                       args.rate, args.clients, client=args.client))
                 log("  " + results[-1].row())
         finally:
             server.stop()
-    print(f"\n{args.subscribers} subscribers in {args.clients} client processes + 1 publisher, "
+    print(f"\n{args.subscribers} subscribers in {args.clients} {args.client} client processes + 1 publisher, "
           f"{args.messages} messages of ~100 B, "
           f"paced at {args.rate:.0f} msg/s; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}\n")
+          f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end, nice {args.nice}\n")
     print_results(results)
 
 
