@@ -124,18 +124,34 @@ class RunRepository:
             f'UPDATE "{TABLE}" SET "lease_until" = {self._p(1)} WHERE "lease_owner" = {self._p(2)} '
             f'AND "id" IN ({marks})', (lease_until, owner, *run_ids))
 
+    def _checkpoint_sql(self) -> str:
+        return (f'UPDATE "{TABLE}" SET "status" = {self._p(1)}, "finished_at" = {self._p(2)}, '
+                f'"output" = {self._p(3)}, "error" = {self._p(4)}, "tasks" = {self._p(5)}, '
+                f'"state" = {self._p(6)}, "wake_at" = {self._p(7)}, "lease_until" = {self._p(8)}, '
+                f'"lease_owner" = {self._p(9)} WHERE "id" = {self._p(10)} AND "lease_owner" = {self._p(11)}')
+
+    @staticmethod
+    def checkpoint_params(run: Run, owner: str, *, lease_until: float | None, wake_at: float,
+                          release: bool = False) -> tuple[Any, ...]:
+        """The run's progress as it is now, for :meth:`checkpoint_many`."""
+        return (str(run.status), run.finished_at, _j(run.output), _j(run.error), _j(run.tasks),
+                _j(run.state), wake_at, None if release else lease_until, None if release else owner,
+                run.id, owner)
+
     async def checkpoint(self, run: Run, owner: str, *, lease_until: float | None, wake_at: float,
                          release: bool = False) -> bool:
         """Store the run's progress; False if this node no longer holds the lease."""
-        n = await self.db.execute(
-            f'UPDATE "{TABLE}" SET "status" = {self._p(1)}, "finished_at" = {self._p(2)}, '
-            f'"output" = {self._p(3)}, "error" = {self._p(4)}, "tasks" = {self._p(5)}, '
-            f'"state" = {self._p(6)}, "wake_at" = {self._p(7)}, "lease_until" = {self._p(8)}, '
-            f'"lease_owner" = {self._p(9)} WHERE "id" = {self._p(10)} AND "lease_owner" = {self._p(11)}',
-            (str(run.status), run.finished_at, _j(run.output), _j(run.error), _j(run.tasks),
-             _j(run.state), wake_at, None if release else lease_until, None if release else owner,
-             run.id, owner))
-        return int(n) == 1
+        params = self.checkpoint_params(run, owner, lease_until=lease_until, wake_at=wake_at, release=release)
+        return (await self.checkpoint_many([params]))[0]
+
+    async def checkpoint_many(self, batch: Sequence[tuple[Any, ...]]) -> list[bool]:
+        """Store several runs' progress in one transaction (one commit); for each, False if
+        this node no longer holds its lease."""
+        sql = self._checkpoint_sql()
+        if len(batch) == 1:
+            return [int(await self.db.execute(sql, batch[0])) == 1]
+        async with self.db.transaction() as tx:
+            return [int(await tx.execute(sql, params)) == 1 for params in batch]
 
     async def prune(self, before: float) -> int:
         return int(await self.db.execute(
