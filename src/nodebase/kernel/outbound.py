@@ -29,6 +29,7 @@ after :data:`KEEPALIVE_SECONDS`), and closed by :func:`close_pools` at shutdown.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import socket
@@ -37,7 +38,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from nodebase.kernel.errors import NodebaseError
 
@@ -113,10 +114,9 @@ def address_refusal(ip: IPAddress) -> str | None:
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address ``host`` resolves to (an IP literal resolves to itself)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     out: list[IPAddress] = []
@@ -127,17 +127,38 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 def _allow_private_default() -> bool:
     from nodebase.kernel.config import load_settings
 
     return load_settings().fetch_allow_private
 
 
-async def _checked_target(url: str, allow_private: bool) -> tuple[str, str, str, IPAddress]:
-    """Validate ``url`` and pick the address to connect to.
+@dataclass(frozen=True)
+class _Target:
+    """What a URL asks for, before any address is picked (parsed once per URL, see :func:`_parse`)."""
 
-    Returns (url rewritten to the IP, Host header value, host name, address).
-    """
+    scheme: str
+    host: str
+    port: int
+    #: the Host header (IDNA for a non-ASCII name)
+    host_header: str
+    #: path and query, percent-encoded where they were not
+    request_target: str
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(url: str) -> _Target:
+    """``url`` parsed and checked for scheme and host (a refusal is raised, and not cached)."""
+    from nodebase.kernel.outbound_connections import target_path
+
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -150,8 +171,17 @@ async def _checked_target(url: str, allow_private: bool) -> tuple[str, str, str,
         raise OutboundRefused(f"malformed URL: {exc}", reason="url", context={"url": url}) from None
     if not host:
         raise OutboundRefused("the URL has no host", reason="url", context={"url": url})
+    return _Target(scheme, host, port, _ascii_host(parts.netloc.rsplit("@", 1)[-1]),
+                   target_path(parts.path, parts.query))
+
+
+async def _checked_target(url: str, allow_private: bool) -> tuple[_Target, IPAddress]:
+    """Validate ``url`` and pick the address to connect to: every DNS answer is checked, on
+    every call (a kept-alive connection never skips it)."""
+    t = _parse(url)
+    host = t.host
     try:
-        addresses = await resolve(host, port)
+        addresses = await resolve(host, t.port)
     except (OSError, UnicodeError) as exc:
         raise OutboundRefused(f"cannot resolve {host!r}", reason="unreachable",
                               context={"url": url, "detail": str(exc)}) from None
@@ -166,13 +196,7 @@ async def _checked_target(url: str, allow_private: bool) -> tuple[str, str, str,
                     reason="address", status=403,
                     context={"url": url, "address": str(ip), "kind": why},
                 )
-    ip = addresses[0]
-    ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
-    default_port = 443 if scheme == "https" else 80
-    netloc = ip_host if port == default_port else f"{ip_host}:{port}"
-    host_header = parts.netloc.rsplit("@", 1)[-1]
-    target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-    return target, host_header, host, ip
+    return t, addresses[0]
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -182,23 +206,20 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 async def _one_hop(method: str, url: str, headers: dict[str, str], body: bytes | None,
                    max_bytes: int, allow_private: bool) -> tuple[int, dict[str, str], bytes]:
-    from nodebase.kernel.outbound_connections import ExchangeFailed, request_head, target_path
+    from nodebase.kernel.outbound_connections import ExchangeFailed, request_head
 
-    target, host_header, host, ip = await _checked_target(url, allow_private)
-    parts = urlsplit(target)
-    scheme = parts.scheme
-    port = parts.port or (443 if scheme == "https" else 80)
-    sni = host if scheme == "https" else None
+    t, ip = await _checked_target(url, allow_private)
+    host = t.host
+    sni = host if t.scheme == "https" else None
     try:
-        data = request_head(method, target_path(parts.path, parts.query), _ascii_host(host_header),
-                            headers, body)
+        data = request_head(method, t.request_target, t.host_header, headers, body)
     except ExchangeFailed as exc:
         raise OutboundRefused(exc.message, reason=exc.reason, status=exc.status,
                               context={"url": url, **exc.context}) from None
     if body:
         data += body
     pools = _pools()
-    route = pools.acquire((scheme, str(ip), port, sni), _tls() if scheme == "https" else None)
+    route = pools.acquire((t.scheme, str(ip), t.port, sni), _tls() if t.scheme == "https" else None)
     try:
         return await route.exchange(data, head=method == "HEAD", max_bytes=max_bytes)
     except ExchangeFailed as exc:
