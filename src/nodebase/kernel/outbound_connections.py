@@ -21,6 +21,7 @@ the server closed before answering sent once more on a new connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import ssl
 import time
@@ -31,6 +32,8 @@ from typing import Any
 import httptools
 
 from nodebase.kernel.errors import NodebaseError
+
+log = logging.getLogger("nodebase.outbound")
 
 #: routes with a pool kept, per event loop (least recently used dropped first)
 MAX_ROUTES = 64
@@ -255,7 +258,11 @@ class Route:
                 _Connection, self.ip, self.port, ssl=self.ssl_context,
                 server_hostname=self.sni if self.ssl_context is not None else None)
         except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+            log.debug("outbound: connecting to %s:%d (%s) failed: %s", self.ip, self.port, self.scheme,
+                      type(exc).__name__)
             raise ExchangeFailed(f"{type(exc).__name__}", "unreachable") from None
+        log.debug("outbound: connection opened to %s:%d (%s%s)", self.ip, self.port, self.scheme,
+                  f", TLS name {self.sni}" if self.ssl_context is not None else "")
         return conn
 
     def _take_idle(self) -> _Connection | None:
