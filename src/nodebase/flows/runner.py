@@ -182,7 +182,7 @@ class Runner:
                 return
         current = self.services.flows.get(run.flow)
         try:
-            if current is not None and current.doc == run.definition:
+            if current is not None and (current.doc is run.definition or current.doc == run.definition):
                 flow: Flow | None = current  # the definition in force: already parsed
             else:
                 flow = parse_flow(run.flow, run.definition,
