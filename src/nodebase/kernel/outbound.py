@@ -22,8 +22,12 @@ connection from the pool of its *route* — (scheme, checked IP, port, TLS serve
 kept-alive connection only ever carries requests that were checked to go to that very address
 and, for HTTPS, whose certificate was verified for that very name. A name that resolves
 elsewhere later (rebinding) gets another route, or is refused before any pool is touched.
-Pools are per event loop, bounded (:data:`MAX_ROUTES` routes, LRU; idle connections close
-after :data:`KEEPALIVE_SECONDS`), and closed by :func:`close_pools` at shutdown.
+Pools are per event loop, bounded (``outbound_connections.MAX_ROUTES`` routes, LRU; idle
+connections close after ``KEEPALIVE_SECONDS``), and closed by :func:`close_pools` at shutdown.
+The HTTP/1.1 client itself is :mod:`nodebase.kernel.outbound_connections` (imported on the
+first fetch; no HTTP library is imported with this module).
+
+A header name or value with a CR, LF or NUL is refused (reason ``headers``).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ _CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-
 class OutboundRefused(NodebaseError):
     """An outbound request was not made or not completed; ``reason`` says why.
 
-    Reasons: ``scheme``, ``url``, ``address`` (loopback/private/... — the kind is in the
+    Reasons: ``scheme``, ``url``, ``headers``, ``address`` (loopback/private/... — the kind is in the
     context), ``redirects``, ``too_large``, ``timeout``, ``unreachable``.
     """
 
