@@ -127,15 +127,16 @@ def boost_autogroup(pid: int, nice: int) -> None:
             Path(f"/proc/{pid}/autogroup").write_text(f"{nice}\n")
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of the server and its children (workers)."""
-    total = 0.0
+def server_cpu_split(pid: int) -> tuple[float, float]:
+    """CPU seconds (user, system) of the server and its children (workers)."""
+    user = system = 0.0
     proc = psutil.Process(pid)
     for p in [proc, *proc.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
-            total += t.user + t.system
-    return total
+            user += t.user
+            system += t.system
+    return user, system
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -181,9 +182,11 @@ def main() -> None:
         http("POST", base + "/api/system/config/add/data/entities.posts", ENTITY, token)
         url = base + "/api/data/entity/posts"
         wrk(url, token, 2, args.connections, args.nice)  # warm-up
-        cpu0 = server_cpu(server.pid)
+        split0 = server_cpu_split(server.pid)
         plain = wrk(url, token, args.duration, args.connections, args.nice)
-        cpu_plain = (server_cpu(server.pid) - cpu0) / max(1, plain["requests"]) * 1000
+        split1 = server_cpu_split(server.pid)
+        sys_plain = (split1[1] - split0[1]) / max(1, plain["requests"]) * 1000
+        cpu_plain = (sum(split1) - sum(split0)) / max(1, plain["requests"]) * 1000
         print(f"create without a flow: {plain['rps']:.0f} req/s, p50 {plain['p50_us'] / 1000:.2f} ms, "
               f"p99 {plain['p99_us'] / 1000:.2f} ms, {cpu_plain:.3f} ms server CPU per create", flush=True)
 
@@ -192,7 +195,7 @@ def main() -> None:
             "tasks": {"hook": {"type": "webhook", "params": {"url": receiver.url, "secret": "bench-secret"}}},
             "start_task": "hook"}, token)
         start = time.time()
-        cpu0 = server_cpu(server.pid)
+        split0 = server_cpu_split(server.pid)
         hooked = wrk(url, token, args.duration, args.connections, args.nice)
         created = hooked["requests"] - hooked["err_status"]
         print(f"create with a webhook flow: {hooked['rps']:.0f} req/s, p50 {hooked['p50_us'] / 1000:.2f} ms, "
@@ -202,7 +205,9 @@ def main() -> None:
         while receiver.count() < created and time.time() < deadline:
             time.sleep(0.2)
         delivered = receiver.count()
-        cpu_hooked = (server_cpu(server.pid) - cpu0) / max(1, created) * 1000
+        split1 = server_cpu_split(server.pid)
+        cpu_hooked = (sum(split1) - sum(split0)) / max(1, created) * 1000
+        sys_hooked = (split1[1] - split0[1]) / max(1, created) * 1000
         print(f"server CPU per create + delivery: {cpu_hooked:.3f} ms "
               f"(the flow costs {(1 - cpu_plain / cpu_hooked) * 100:.0f}% of a CPU-bound node)", flush=True)
         last = max(receiver.arrivals.values()) if receiver.arrivals else start
@@ -239,6 +244,9 @@ def main() -> None:
             "cpu_ms_per_create": round(cpu_plain, 3),
             "cpu_ms_per_create_with_webhook": round(cpu_hooked, 3),
             "cpu_cost_pct": round((1 - cpu_plain / cpu_hooked) * 100, 1),
+            # the kernel's share (system time: sockets, the SQLite WAL writes) of the two above
+            "sys_ms_per_create": round(sys_plain, 3),
+            "sys_ms_per_create_with_webhook": round(sys_hooked, 3),
             "loadavg_1m": round(os.getloadavg()[0], 2),
             "rows_created": created,
             "delivered": delivered,

@@ -63,6 +63,15 @@ class _Handler(BaseHTTPRequestHandler):
             for _ in range(5):
                 self.wfile.write(b"3e8\r\n" + b"y" * 1000 + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/until-close":  # no length, no chunks: the body ends with the connection
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"all of it")
+            self.close_connection = True
+        elif self.path == "/silent-close":  # keep-alive answer, then the server drops the connection
+            self._send(200, b"bye", "text/plain")
+            self.close_connection = True
         elif self.path == "/stall":
             srv.release.wait(30)
             self._send(200, b"late", "text/plain")
@@ -75,6 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.server.seen.append((self.command, self.path, dict(self.headers)))
+        self.send_response(200)
+        self.send_header("Content-Length", "11")
+        self.end_headers()
 
     do_GET = _route
     do_POST = _route
@@ -470,3 +485,66 @@ def test_tls_name_is_checked_on_the_reused_address(tmp_path: Path, monkeypatch: 
 
         run(two())
         assert len(srv.seen) == 1
+
+
+# -- the HTTP/1.1 client ----------------------------------------------------------------------
+
+
+def test_a_body_delimited_by_the_connection_end(server: Any) -> None:
+    r = run(fetch("GET", _url(server, "/until-close"), allow_private=True))
+    assert (r.status, r.body) == (200, b"all of it")
+
+
+def test_head_answers_no_body_and_the_next_request_works(server: Any) -> None:
+    async def two() -> tuple[Any, Any]:
+        try:
+            head = await fetch("HEAD", _url(server, "/hello"), allow_private=True)
+            get = await fetch("GET", _url(server, "/hello"), allow_private=True)
+            return head, get
+        finally:
+            await outbound.close_pools()
+
+    head, get = run(two())
+    assert (head.status, head.body, head.headers["content-length"]) == (200, b"", "11")
+    assert get.body == b"hello world"
+
+
+def test_a_connection_the_server_dropped_is_not_reused(server: Any) -> None:
+    """Whether the server's close reaches the client before the second request or not (then the
+    request is sent once more on a new connection), the second fetch gets its answer."""
+    async def two() -> list[bytes]:
+        try:
+            first = await fetch("GET", _url(server, "/silent-close"), allow_private=True)
+            second = await fetch("GET", _url(server, "/hello"), allow_private=True)
+            return [first.body, second.body]
+        finally:
+            await outbound.close_pools()
+
+    assert run(two()) == [b"bye", b"hello world"]
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("headers", [{"X-A": "1\r\nX-Injected: 2"}, {"X-A": "1\nGET / HTTP/1.1"},
+                                     {"Bad Name": "1"}, {"X-A\r\nX-B": "1"}])
+def test_header_line_breaks_are_refused(server: Any, headers: dict[str, str]) -> None:
+    with pytest.raises(OutboundRefused) as exc:
+        run(fetch("POST", _url(server, "/echo"), headers=headers, body=b"x", allow_private=True))
+    assert exc.value.reason == "headers"
+    assert exc.value.status == 400
+    assert server.seen == []
+
+
+def test_path_and_query_are_percent_encoded_and_headers_sent(server: Any) -> None:
+    run(fetch("GET", _url(server, "/a b/é?q=x y&r=%20"), headers={"X-Token": "t 1"}, allow_private=True))
+    method, path, headers = server.seen[0]
+    assert (method, path) == ("GET", "/a%20b/%C3%A9?q=x%20y&r=%20")
+    assert headers["X-Token"] == "t 1"
+    assert headers["Accept"] == "*/*"
+
+
+def test_framing_headers_come_from_the_request_itself(server: Any) -> None:
+    r = run(fetch("POST", _url(server, "/echo"), body=b"hello",
+                  headers={"Content-Length": "1", "Transfer-Encoding": "chunked"}, allow_private=True))
+    assert r.body == b"hello"
+    assert server.seen[0][2]["Content-Length"] == "5"
+    assert "Transfer-Encoding" not in server.seen[0][2]

@@ -99,7 +99,10 @@ class Execution:
                     st["queue"].extend(waiting)
                     continue
                 return DONE
-            outcomes = await asyncio.gather(*(self._attempt(t) for t in ready))
+            if len(ready) == 1:  # the usual case: no task object for one attempt
+                outcomes = [await self._attempt(ready[0])]
+            else:
+                outcomes = await asyncio.gather(*(self._attempt(t) for t in ready))
             for tid, outcome in zip(ready, outcomes, strict=True):
                 self._settle(tid, outcome)
             self._promote()

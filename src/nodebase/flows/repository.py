@@ -45,9 +45,23 @@ def _l(value: Any) -> Any:
     return None if value is None else jsonutil.loads(value, what="stored run")
 
 
+_INSERT_COLS = ("id", "flow", "trigger", "run_key", "status", "started_at", "finished_at", "wake_at",
+                "lease_owner", "lease_until", "role", "input", "output", "error", "tasks", "state",
+                "definition")
+
+
 class RunRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # the statements of every run, built once
+        names = ", ".join(f'"{c}"' for c in _INSERT_COLS)
+        self._insert_sql = (f'INSERT INTO "{TABLE}" ({names}) VALUES ({self._marks(len(_INSERT_COLS))}) '
+                            'ON CONFLICT ("run_key") DO NOTHING')
+        self._checkpoint_sql = (
+            f'UPDATE "{TABLE}" SET "status" = {self._p(1)}, "finished_at" = {self._p(2)}, '
+            f'"output" = {self._p(3)}, "error" = {self._p(4)}, "tasks" = {self._p(5)}, '
+            f'"state" = {self._p(6)}, "wake_at" = {self._p(7)}, "lease_until" = {self._p(8)}, '
+            f'"lease_owner" = {self._p(9)} WHERE "id" = {self._p(10)} AND "lease_owner" = {self._p(11)}')
 
     def _p(self, n: int) -> str:
         return self.db.dialect.placeholder(n)
@@ -58,16 +72,10 @@ class RunRepository:
     async def insert(self, ex: Executor | None, run: Run, *, key: str | None, owner: str | None,
                      lease_until: float | None, wake_at: float) -> bool:
         """Insert ``run``; False if a run with the same ``key`` exists (claimed elsewhere)."""
-        cols = ("id", "flow", "trigger", "run_key", "status", "started_at", "finished_at", "wake_at",
-                "lease_owner", "lease_until", "role", "input", "output", "error", "tasks", "state",
-                "definition")
         values = (run.id, run.flow, run.trigger, key, str(run.status), run.started_at, run.finished_at,
                   wake_at, owner, lease_until, run.role, _j(run.input), _j(run.output), _j(run.error),
                   _j(run.tasks), _j(run.state), _j(run.definition))
-        names = ", ".join(f'"{c}"' for c in cols)
-        sql = (f'INSERT INTO "{TABLE}" ({names}) VALUES ({self._marks(len(cols))}) '
-               'ON CONFLICT ("run_key") DO NOTHING')
-        return int(await (ex or self.db).execute(sql, values)) == 1
+        return int(await (ex or self.db).execute(self._insert_sql, values)) == 1
 
     @staticmethod
     def _run(row: Sequence[Any]) -> Run:
@@ -124,18 +132,28 @@ class RunRepository:
             f'UPDATE "{TABLE}" SET "lease_until" = {self._p(1)} WHERE "lease_owner" = {self._p(2)} '
             f'AND "id" IN ({marks})', (lease_until, owner, *run_ids))
 
+    @staticmethod
+    def checkpoint_params(run: Run, owner: str, *, lease_until: float | None, wake_at: float,
+                          release: bool = False) -> tuple[Any, ...]:
+        """The run's progress as it is now, for :meth:`checkpoint_many`."""
+        return (str(run.status), run.finished_at, _j(run.output), _j(run.error), _j(run.tasks),
+                _j(run.state), wake_at, None if release else lease_until, None if release else owner,
+                run.id, owner)
+
     async def checkpoint(self, run: Run, owner: str, *, lease_until: float | None, wake_at: float,
                          release: bool = False) -> bool:
         """Store the run's progress; False if this node no longer holds the lease."""
-        n = await self.db.execute(
-            f'UPDATE "{TABLE}" SET "status" = {self._p(1)}, "finished_at" = {self._p(2)}, '
-            f'"output" = {self._p(3)}, "error" = {self._p(4)}, "tasks" = {self._p(5)}, '
-            f'"state" = {self._p(6)}, "wake_at" = {self._p(7)}, "lease_until" = {self._p(8)}, '
-            f'"lease_owner" = {self._p(9)} WHERE "id" = {self._p(10)} AND "lease_owner" = {self._p(11)}',
-            (str(run.status), run.finished_at, _j(run.output), _j(run.error), _j(run.tasks),
-             _j(run.state), wake_at, None if release else lease_until, None if release else owner,
-             run.id, owner))
-        return int(n) == 1
+        params = self.checkpoint_params(run, owner, lease_until=lease_until, wake_at=wake_at, release=release)
+        return (await self.checkpoint_many([params]))[0]
+
+    async def checkpoint_many(self, batch: Sequence[tuple[Any, ...]]) -> list[bool]:
+        """Store several runs' progress in one transaction (one commit); for each, False if
+        this node no longer holds its lease."""
+        sql = self._checkpoint_sql
+        if len(batch) == 1:
+            return [int(await self.db.execute(sql, batch[0])) == 1]
+        async with self.db.transaction() as tx:
+            return [int(await tx.execute(sql, params)) == 1 for params in batch]
 
     async def prune(self, before: float) -> int:
         return int(await self.db.execute(

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nodebase.flows.checkpoints import CheckpointWriter
 from nodebase.flows.definition import Flow, FlowInvalid, Lookups, parse_flow
 from nodebase.flows.execution import DONE, Execution, LeaseLost, new_state
 from nodebase.flows.repository import RunRepository
@@ -87,6 +88,8 @@ class Services:
 class Runner:
     def __init__(self, repo: RunRepository, services: Services, owner: str) -> None:
         self.repo = repo
+        #: checkpoints of the runs executing here, committed in batches
+        self.checkpoints = CheckpointWriter(repo)
         self.services = services
         self.owner = owner
         self.lease_seconds = 30.0
@@ -179,7 +182,7 @@ class Runner:
                 return
         current = self.services.flows.get(run.flow)
         try:
-            if current is not None and current.doc == run.definition:
+            if current is not None and (current.doc is run.definition or current.doc == run.definition):
                 flow: Flow | None = current  # the definition in force: already parsed
             else:
                 flow = parse_flow(run.flow, run.definition,
@@ -193,15 +196,15 @@ class Runner:
         ex = Execution(run.id, flow, run.input, run.state, run.tasks, self.services)
 
         async def checkpoint() -> bool:
-            return await self.repo.checkpoint(run, self.owner, lease_until=time.time() + self.lease_seconds,
-                                              wake_at=time.time())
+            return await self.checkpoints.store(run, self.owner, lease_until=time.time() + self.lease_seconds,
+                                                wake_at=time.time())
 
         outcome = await ex.drive(checkpoint)
         if outcome == DONE:
             await self._finish(run, ex)
             return
         wake_at = min(run.state["retry_at"].values())
-        if not await self.repo.checkpoint(run, self.owner, lease_until=None, wake_at=wake_at, release=True):
+        if not await self.checkpoints.store(run, self.owner, lease_until=None, wake_at=wake_at, release=True):
             raise LeaseLost(run.id)
         handle = asyncio.get_running_loop().call_later(max(0.0, wake_at - time.time()) + 0.01, self.wake)
         self._timers.append(handle)
@@ -212,8 +215,8 @@ class Runner:
         run.error = failed
         run.output = ex.output if ex is not None else None
         run.finished_at = time.time()
-        if not await self.repo.checkpoint(run, self.owner, lease_until=None, wake_at=run.finished_at,
-                                          release=True):
+        if not await self.checkpoints.store(run, self.owner, lease_until=None, wake_at=run.finished_at,
+                                            release=True):
             raise LeaseLost(run.id)
         metrics.FLOW_RUNS.labels("failed" if failed is not None else "success").inc()
         if failed is not None:
@@ -242,6 +245,7 @@ class Runner:
         for t in active:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        await self.checkpoints.drain()
 
     async def _loop(self) -> None:
         next_renew = 0.0

@@ -22,24 +22,27 @@ connection from the pool of its *route* — (scheme, checked IP, port, TLS serve
 kept-alive connection only ever carries requests that were checked to go to that very address
 and, for HTTPS, whose certificate was verified for that very name. A name that resolves
 elsewhere later (rebinding) gets another route, or is refused before any pool is touched.
-Pools are per event loop, bounded (:data:`MAX_ROUTES` routes, LRU; idle connections close
-after :data:`KEEPALIVE_SECONDS`), and closed by :func:`close_pools` at shutdown.
+Pools are per event loop, bounded (``outbound_connections.MAX_ROUTES`` routes, LRU; idle
+connections close after ``KEEPALIVE_SECONDS``), and closed by :func:`close_pools` at shutdown.
+The HTTP/1.1 client itself is :mod:`nodebase.kernel.outbound_connections` (imported on the
+first fetch; no HTTP library is imported with this module).
+
+A header name or value with a CR, LF or NUL is refused (reason ``headers``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import os
 import socket
 import ssl
 import weakref
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
-
-import httpx
+from urllib.parse import urljoin, urlsplit
 
 from nodebase.kernel.errors import NodebaseError
 
@@ -53,7 +56,7 @@ _CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-
 class OutboundRefused(NodebaseError):
     """An outbound request was not made or not completed; ``reason`` says why.
 
-    Reasons: ``scheme``, ``url``, ``address`` (loopback/private/... — the kind is in the
+    Reasons: ``scheme``, ``url``, ``headers``, ``address`` (loopback/private/... — the kind is in the
     context), ``redirects``, ``too_large``, ``timeout``, ``unreachable``.
     """
 
@@ -115,10 +118,9 @@ def address_refusal(ip: IPAddress) -> str | None:
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address ``host`` resolves to (an IP literal resolves to itself)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     out: list[IPAddress] = []
@@ -129,17 +131,38 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 def _allow_private_default() -> bool:
     from nodebase.kernel.config import load_settings
 
     return load_settings().fetch_allow_private
 
 
-async def _checked_target(url: str, allow_private: bool) -> tuple[str, str, str, IPAddress]:
-    """Validate ``url`` and pick the address to connect to.
+@dataclass(frozen=True)
+class _Target:
+    """What a URL asks for, before any address is picked (parsed once per URL, see :func:`_parse`)."""
 
-    Returns (url rewritten to the IP, Host header value, host name, address).
-    """
+    scheme: str
+    host: str
+    port: int
+    #: the Host header (IDNA for a non-ASCII name)
+    host_header: str
+    #: path and query, percent-encoded where they were not
+    request_target: str
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(url: str) -> _Target:
+    """``url`` parsed and checked for scheme and host (a refusal is raised, and not cached)."""
+    from nodebase.kernel.outbound_connections import target_path
+
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -152,8 +175,17 @@ async def _checked_target(url: str, allow_private: bool) -> tuple[str, str, str,
         raise OutboundRefused(f"malformed URL: {exc}", reason="url", context={"url": url}) from None
     if not host:
         raise OutboundRefused("the URL has no host", reason="url", context={"url": url})
+    return _Target(scheme, host, port, _ascii_host(parts.netloc.rsplit("@", 1)[-1]),
+                   target_path(parts.path, parts.query))
+
+
+async def _checked_target(url: str, allow_private: bool) -> tuple[_Target, IPAddress]:
+    """Validate ``url`` and pick the address to connect to: every DNS answer is checked, on
+    every call (a kept-alive connection never skips it)."""
+    t = _parse(url)
+    host = t.host
     try:
-        addresses = await resolve(host, port)
+        addresses = await resolve(host, t.port)
     except (OSError, UnicodeError) as exc:
         raise OutboundRefused(f"cannot resolve {host!r}", reason="unreachable",
                               context={"url": url, "detail": str(exc)}) from None
@@ -168,13 +200,7 @@ async def _checked_target(url: str, allow_private: bool) -> tuple[str, str, str,
                     reason="address", status=403,
                     context={"url": url, "address": str(ip), "kind": why},
                 )
-    ip = addresses[0]
-    ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
-    default_port = 443 if scheme == "https" else 80
-    netloc = ip_host if port == default_port else f"{ip_host}:{port}"
-    host_header = parts.netloc.rsplit("@", 1)[-1]
-    target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-    return target, host_header, host, ip
+    return t, addresses[0]
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -183,146 +209,74 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 async def _one_hop(method: str, url: str, headers: dict[str, str], body: bytes | None,
-                   max_bytes: int, allow_private: bool, timeout: float,
-                   ) -> tuple[int, httpx.Headers, bytes]:
-    target, host_header, host, ip = await _checked_target(url, allow_private)
-    scheme = urlsplit(target).scheme
-    port = urlsplit(target).port or (443 if scheme == "https" else 80)
-    hop_headers = {k: v for k, v in headers.items() if k.lower() != "host"}
-    hop_headers["Host"] = host_header
-    extensions: dict[str, Any] = {}
-    sni = None
-    if scheme == "https":
-        sni = host
-        extensions["sni_hostname"] = host
-    route = _pools().acquire((scheme, str(ip), port, sni))
+                   max_bytes: int, allow_private: bool) -> tuple[int, dict[str, str], bytes]:
+    from nodebase.kernel.outbound_connections import ExchangeFailed, request_head
+
+    t, ip = await _checked_target(url, allow_private)
+    host = t.host
+    sni = host if t.scheme == "https" else None
     try:
-        return await _exchange(route.client, method, target, hop_headers, body, extensions,
-                               max_bytes, timeout, url, host)
+        data = request_head(method, t.request_target, t.host_header, headers, body)
+    except ExchangeFailed as exc:
+        raise OutboundRefused(exc.message, reason=exc.reason, status=exc.status,
+                              context={"url": url, **exc.context}) from None
+    if body:
+        data += body
+    pools = _pools()
+    route = pools.acquire((t.scheme, str(ip), t.port, sni), _tls() if t.scheme == "https" else None)
+    try:
+        return await route.exchange(data, head=method == "HEAD", max_bytes=max_bytes)
+    except ExchangeFailed as exc:
+        if exc.reason == "unreachable":
+            raise OutboundRefused(f"cannot reach {host!r}: {exc.message}", reason="unreachable",
+                                  context={"url": url}) from None
+        raise OutboundRefused(exc.message, reason=exc.reason, status=exc.status,
+                              context={"url": url, **exc.context}) from None
     finally:
-        route.active -= 1
+        pools.release(route)
 
 
-async def _exchange(client: httpx.AsyncClient, method: str, target: str, hop_headers: dict[str, str],
-                    body: bytes | None, extensions: dict[str, Any], max_bytes: int, timeout: float,
-                    url: str, host: str) -> tuple[int, httpx.Headers, bytes]:
-    request = client.build_request(method, target, headers=hop_headers, content=body,
-                                   extensions=extensions, timeout=httpx.Timeout(timeout))
-    try:
-        response = await client.send(request, stream=True)
-    except httpx.TimeoutException:
-        raise
-    except httpx.HTTPError as exc:
-        raise OutboundRefused(f"cannot reach {host!r}: {type(exc).__name__}", reason="unreachable",
-                              context={"url": url}) from None
-    try:
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise OutboundRefused(f"the response is larger than {max_bytes} bytes",
-                                  reason="too_large", status=413,
-                                  context={"url": url, "max_bytes": max_bytes})
-        chunks: list[bytes] = []
-        size = 0
-        if response.status_code not in _REDIRECTS:
-            try:
-                async for chunk in response.aiter_raw():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise OutboundRefused(f"the response is larger than {max_bytes} bytes",
-                                              reason="too_large", status=413,
-                                              context={"url": url, "max_bytes": max_bytes})
-                    chunks.append(chunk)
-            except httpx.TimeoutException:
-                raise
-            except httpx.HTTPError as exc:
-                raise OutboundRefused(f"reading the response from {host!r} failed: {type(exc).__name__}",
-                                      reason="unreachable", context={"url": url}) from None
-        return response.status_code, response.headers, b"".join(chunks)
-    finally:
-        await response.aclose()
+def _ascii_host(host_header: str) -> str:
+    if host_header.isascii():
+        return host_header
+    name, sep, port = host_header.rpartition(":") if not host_header.endswith("]") else (host_header, "", "")
+    if not sep or not port.isdigit():
+        name, sep, port = host_header, "", ""
+    return name.encode("idna").decode("ascii") + sep + port
 
 
 _ssl_context: ssl.SSLContext | None = None
 
 
 def _tls() -> ssl.SSLContext:
-    """One verifying TLS context for every fetch: building one loads the CA bundle, which
-    costs ~100 ms of event-loop time (measured on the target box) per client otherwise."""
+    """One verifying TLS context for every fetch (building one loads the CA bundle, ~100 ms of
+    event-loop time on the target box): ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` if set, else
+    certifi's bundle, as httpx would load."""
     global _ssl_context
     if _ssl_context is None:
-        _ssl_context = httpx.create_ssl_context()  # the same CA bundle httpx would load
+        if os.environ.get("SSL_CERT_FILE"):
+            ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+        elif os.environ.get("SSL_CERT_DIR"):
+            ctx = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+        else:
+            import certifi
+
+            ctx = ssl.create_default_context(cafile=certifi.where())
+        ctx.set_alpn_protocols(["http/1.1"])
+        _ssl_context = ctx
     return _ssl_context
 
 
-#: routes (scheme, IP, port, TLS name) with a connection pool kept, per event loop
-MAX_ROUTES = 64
-#: connections per route, all of them kept alive when idle (a smaller keep-alive limit than
-#: the connection limit made the pool close and reopen connections under a burst of webhook
-#: deliveries — the flows runner executes up to 32 runs at once — measured with bench/flows.py),
-#: and how long an idle one is kept
-ROUTE_CONNECTIONS = 32
-KEEPALIVE_SECONDS = 5.0
+_pools_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
-class _Route:
-    """The connection pool of one checked address (and TLS name): an httpx client that is
-    only ever given URLs rewritten to that address."""
-
-    __slots__ = ("client", "active")
-
-    def __init__(self) -> None:
-        self.client = httpx.AsyncClient(
-            trust_env=False, follow_redirects=False, verify=_tls(),
-            limits=httpx.Limits(max_connections=ROUTE_CONNECTIONS,
-                                max_keepalive_connections=ROUTE_CONNECTIONS,
-                                keepalive_expiry=KEEPALIVE_SECONDS))
-        #: requests in flight on this route (an evicted route is closed only when idle)
-        self.active = 0
-
-
-class _Pools:
-    def __init__(self) -> None:
-        self.routes: OrderedDict[tuple[str, str, int, str | None], _Route] = OrderedDict()
-        self.closing: set[asyncio.Task[None]] = set()
-
-    def acquire(self, key: tuple[str, str, int, str | None]) -> _Route:
-        route = self.routes.get(key)
-        if route is None:
-            route = self.routes[key] = _Route()
-            self._evict()
-        else:
-            self.routes.move_to_end(key)
-        route.active += 1
-        return route
-
-    def _evict(self) -> None:
-        if len(self.routes) <= MAX_ROUTES:
-            return
-        for key, route in list(self.routes.items()):
-            if len(self.routes) <= MAX_ROUTES:
-                break
-            if route.active == 0:  # least recently used first; busy ones stay until idle
-                del self.routes[key]
-                task = asyncio.get_running_loop().create_task(route.client.aclose())
-                self.closing.add(task)
-                task.add_done_callback(self.closing.discard)
-
-    async def aclose(self) -> None:
-        routes, self.routes = list(self.routes.values()), OrderedDict()
-        for route in routes:
-            await route.client.aclose()
-        if self.closing:
-            await asyncio.gather(*self.closing, return_exceptions=True)
-
-
-_pools_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
-
-
-def _pools() -> _Pools:
+def _pools() -> Any:
     loop = asyncio.get_running_loop()
     pools = _pools_by_loop.get(loop)
     if pools is None:
-        pools = _pools_by_loop[loop] = _Pools()
+        from nodebase.kernel.outbound_connections import Pools
+
+        pools = _pools_by_loop[loop] = Pools()
     return pools
 
 
@@ -330,7 +284,8 @@ async def close_pools() -> None:
     """Close every kept-alive outbound connection of the running event loop (node shutdown)."""
     pools = _pools_by_loop.pop(asyncio.get_running_loop(), None)
     if pools is not None:
-        await pools.aclose()
+        pools.close()
+        await asyncio.sleep(0)  # let the transports finish closing
 
 
 async def fetch(
@@ -361,11 +316,10 @@ async def fetch(
         async with asyncio.timeout(timeout):
             while True:
                 status, resp_headers, content = await _one_hop(
-                    method, current_url, current_headers, current_body, max_bytes,
-                    allow_private, timeout)
+                    method, current_url, current_headers, current_body, max_bytes, allow_private)
                 location = resp_headers.get("location")
                 if status not in _REDIRECTS or not location:
-                    return OutboundResponse(status=status, headers=dict(resp_headers),
+                    return OutboundResponse(status=status, headers=resp_headers,
                                             body=content, url=current_url,
                                             history=tuple(history))
                 if len(history) >= max_redirects:
@@ -383,6 +337,6 @@ async def fetch(
                     current_headers = {k: v for k, v in current_headers.items()
                                        if k.lower() not in _CREDENTIAL_HEADERS}
                 current_url = next_url
-    except (TimeoutError, httpx.TimeoutException):
+    except TimeoutError:
         raise OutboundRefused(f"no complete answer within {timeout:g} s", reason="timeout",
                               status=408, context={"url": url, "timeout": timeout}) from None
