@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ import pytest
 
 from tests.conftest import add_entity
 from tests.nodeserver import NodeServer
-from tests.support.services import CHROMIUM_ARGS, chromium_path
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 BKND = NODE_DIR / "node_modules" / "bknd"
@@ -186,26 +184,22 @@ def test_the_shell_checks_both_of_bknds_permissions(server: NodeServer, accounts
 
 # -- bknd's admin in Chromium ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def page(server: NodeServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(chromium_path()), "chromium is missing: run scripts/install-test-deps.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
-        try:
-            p = browser.new_page()
-            p.set_default_timeout(20_000)
-            p.problems = []  # type: ignore[attr-defined]
-            p.on("pageerror", lambda e: p.problems.append(f"page error: {e}"))  # type: ignore[attr-defined]
-            # (nodebase's own passkey page has no favicon: the browser's 404 for it is no problem)
-            p.on("console", lambda m: p.problems.append(  # type: ignore[attr-defined]
-                f"console error: {m.text[:300]} ({m.location.get('url')})")
-                if m.type == "error" and not str(m.location.get("url")).endswith("/favicon.ico") else None)
-            p.on("response", lambda r: p.problems.append(f"{r.status} {r.request.method} {r.url}")  # type: ignore[attr-defined]
-                 if "/api/" in r.url and r.status >= 400 else None)
-            yield p
-        finally:
-            browser.close()
+def page(server: NodeServer, chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context()
+    try:
+        p = context.new_page()
+        p.set_default_timeout(20_000)
+        p.problems = []  # type: ignore[attr-defined]
+        p.on("pageerror", lambda e: p.problems.append(f"page error: {e}"))  # type: ignore[attr-defined]
+        # (nodebase's own passkey page has no favicon: the browser's 404 for it is no problem)
+        p.on("console", lambda m: p.problems.append(  # type: ignore[attr-defined]
+            f"console error: {m.text[:300]} ({m.location.get('url')})")
+            if m.type == "error" and not str(m.location.get("url")).endswith("/favicon.ico") else None)
+        p.on("response", lambda r: p.problems.append(f"{r.status} {r.request.method} {r.url}")  # type: ignore[attr-defined]
+             if "/api/" in r.url and r.status >= 400 else None)
+        yield p
+    finally:
+        context.close()
 
 
 def _visit(page: Any, server: NodeServer, path: str, expect: str) -> None:
