@@ -79,6 +79,12 @@ class NodebaseUvicorn(Nodebase):
 
     name = "nodebase (uvicorn, websockets-sansio)"
 
+    def command(self) -> list[str]:
+        """The server's command line (``self.port`` and the data dir are set by then)."""
+        return [sys.executable, "-m", "uvicorn", "--factory", "nodebase.server:app_factory", "--port", str(self.port),
+                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+                "--ws-per-message-deflate", "false", "--log-level", "warning"]
+
     def start(self) -> None:
         import subprocess
 
@@ -88,10 +94,7 @@ class NodebaseUvicorn(Nodebase):
         self.port = self.node.port
         self.node.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "nodebase.server:app_factory", "--port", str(self.port),
-             "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
-             "--ws-per-message-deflate", "false", "--log-level", "warning"],
-            env=env, cwd=self.node.data_dir, start_new_session=True, stdout=subprocess.DEVNULL,
+            self.command(), env=env, cwd=self.node.data_dir, start_new_session=True, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         self.node.proc = self.proc
         self.wait_port()

@@ -20,7 +20,6 @@ import asyncio
 import collections
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import tracemalloc
@@ -30,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.realtime import ROOT, NodebaseUvicorn, ensure_rt_venv  # noqa: E402
+from bench.realtime import NodebaseUvicorn  # noqa: E402
 
 WRAPPER = """
 import signal, sys, tracemalloc
@@ -53,20 +52,11 @@ class Traced(NodebaseUvicorn):
         super().__init__(env)
         self.snapshot = snapshot
 
-    def start(self) -> None:
-        site = ensure_rt_venv() / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-        env = self.node.env()
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(site)])
-        self.port = self.node.port
-        self.node.data_dir.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str]:
+        """NodebaseUvicorn.start runs this wrapper instead of uvicorn's command line."""
         wrapper = self.node.data_dir / "traced_server.py"
         wrapper.write_text(WRAPPER)
-        self.proc = subprocess.Popen([sys.executable, str(wrapper), self.snapshot, str(self.port)], env=env,
-                                     cwd=self.node.data_dir, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.node.proc = self.proc
-        self.wait_port()
-        self.login()  # Nodebase.login
+        return [sys.executable, str(wrapper), self.snapshot, str(self.port)]
 
 
 async def open_and_snapshot(server: Traced, n: int) -> None:

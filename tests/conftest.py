@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.nodeserver import NodeServer
-from tests.support.services import PostgresServer, start_postgres
+from tests.support.services import CHROMIUM_ARGS, PostgresServer, chromium_path, start_postgres
 
 _db_counter = itertools.count(1)
 BACKENDS = [b for b in os.environ.get("NODEBASE_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
@@ -72,6 +72,24 @@ def node(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.
     server.stop()
     errors = server.server_errors()
     assert not errors, f"the server logged unhandled errors:\n{errors}"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (Debian's, driven by Playwright's sync API): one browser per test
+    module, shared by its tests; each test opens its own context (``chromium.new_context()``:
+    its own cookies and storage) and closes it. Not one per session: while Playwright's sync
+    API is running it marks an asyncio loop as running in the main thread, so every later test
+    calling ``asyncio.run`` would fail."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()  # raises, naming the install script, when it is missing
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

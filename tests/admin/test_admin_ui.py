@@ -5,7 +5,6 @@ through the public API. Screenshots of each page go to the test's tmp dir (artif
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ import pytest
 
 from tests.conftest import admin_headers, unique
 from tests.nodeserver import NodeServer
-from tests.support.services import CHROMIUM_ARGS, chromium_path
 
 PASSWORD = "correct-horse-42"
 TIMEOUT = 15_000  # ms, an upper bound for any one wait
@@ -43,19 +41,6 @@ def admin_login(server: NodeServer, admin: httpx.Client) -> tuple[str, str]:
     address = f"{unique('root')}@nodebase.test"
     server.cli("user", "create", "--email", address, f"--password={PASSWORD}", "--role", "admin")
     return address, PASSWORD
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(chromium_path()), "chromium is missing: run scripts/install-test-deps.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class UI:

@@ -6,19 +6,19 @@ Plus the routes it loads (``GET /api/system/schema``) and the passkey strategy i
 
 from __future__ import annotations
 
+import json
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from tests.conftest import add_entity
 from tests.nodeserver import NodeServer
-from tests.support.services import CHROMIUM_ARGS, chromium_path
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 BKND = NODE_DIR / "node_modules" / "bknd"
@@ -143,28 +143,63 @@ def test_shell_and_redirects(server: NodeServer, accounts: dict[str, Any]) -> No
         assert '"logout_route":"/api/auth/logout"' in page.text
 
 
+def _flash(response: httpx.Response) -> dict[str, Any] | None:
+    """bknd's ``__bknd_flash`` cookie (its UI shows it as a notice, then clears it)."""
+    raw = response.cookies.get("__bknd_flash")
+    return None if raw is None else dict(json.loads(unquote(raw)))
+
+
+def test_the_shell_checks_both_of_bknds_permissions(server: NodeServer, accounts: dict[str, Any]) -> None:
+    """As bknd's AdminController: an admin page needs ``system.access.admin`` (without it: a
+    redirect to the sign-in page and an error notice) and ``system.schema.read`` (without it the
+    page is served with bknd's warning notice, as bknd does, since its UI cannot load the schema)."""
+    with server.client(headers=accounts["admin"]["headers"]) as admin:
+        r = admin.post("/api/system/config/set/auth", json={"roles": {
+            "admin_only": {"permissions": ["system.access.admin"]},
+            "schema_only": {"permissions": ["system.schema.read"]}}})
+        assert r.status_code == 202, r.text
+    html = {"Accept": "text/html"}
+    for role in ("admin_only", "schema_only"):
+        address, password = f"{role}-{secrets.token_hex(3)}@bknd.test", secrets.token_urlsafe(12)
+        server.cli("user", "create", "--email", address, f"--password={password}", "--role", role)
+        token = httpx.post(server.url + "/api/auth/password/login",
+                           json={"email": address, "password": password}).json()["token"]
+        with server.client(headers={"Authorization": "Bearer " + token, **html}) as c:
+            page = c.get(BASE + "/data")
+            if role == "admin_only":
+                assert page.status_code == 200 and address in page.text
+                assert _flash(page) == {"type": "warning", "message": "You are not allowed to read the schema"}
+                # signed in with access to the admin: the sign-in page sends it on
+                assert c.get(BASE + "/auth/login").headers.get("location") == BASE + "/"
+                assert c.get("/api/system/schema").status_code == 403  # what the notice is about
+            else:
+                assert page.status_code == 302 and page.headers["location"] == BASE + "/auth/login"
+                assert _flash(page) == {"type": "error", "message": "You are not authorized to access the Admin UI"}
+                login = c.get(BASE + "/auth/login")
+                assert login.status_code == 200 and _flash(login) is None
+    with server.client(headers=accounts["admin"]["headers"] | html) as admin:
+        page = admin.get(BASE + "/data")  # both permissions: no notice
+        assert page.status_code == 200 and _flash(page) is None
+
+
 # -- bknd's admin in Chromium ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def page(server: NodeServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(chromium_path()), "chromium is missing: run scripts/install-test-deps.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
-        try:
-            p = browser.new_page()
-            p.set_default_timeout(20_000)
-            p.problems = []  # type: ignore[attr-defined]
-            p.on("pageerror", lambda e: p.problems.append(f"page error: {e}"))  # type: ignore[attr-defined]
-            # (nodebase's own passkey page has no favicon: the browser's 404 for it is no problem)
-            p.on("console", lambda m: p.problems.append(  # type: ignore[attr-defined]
-                f"console error: {m.text[:300]} ({m.location.get('url')})")
-                if m.type == "error" and not str(m.location.get("url")).endswith("/favicon.ico") else None)
-            p.on("response", lambda r: p.problems.append(f"{r.status} {r.request.method} {r.url}")  # type: ignore[attr-defined]
-                 if "/api/" in r.url and r.status >= 400 else None)
-            yield p
-        finally:
-            browser.close()
+def page(server: NodeServer, chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context()
+    try:
+        p = context.new_page()
+        p.set_default_timeout(20_000)
+        p.problems = []  # type: ignore[attr-defined]
+        p.on("pageerror", lambda e: p.problems.append(f"page error: {e}"))  # type: ignore[attr-defined]
+        # (nodebase's own passkey page has no favicon: the browser's 404 for it is no problem)
+        p.on("console", lambda m: p.problems.append(  # type: ignore[attr-defined]
+            f"console error: {m.text[:300]} ({m.location.get('url')})")
+            if m.type == "error" and not str(m.location.get("url")).endswith("/favicon.ico") else None)
+        p.on("response", lambda r: p.problems.append(f"{r.status} {r.request.method} {r.url}")  # type: ignore[attr-defined]
+             if "/api/" in r.url and r.status >= 400 else None)
+        yield p
+    finally:
+        context.close()
 
 
 def _visit(page: Any, server: NodeServer, path: str, expect: str) -> None:

@@ -26,7 +26,7 @@ import pytest
 from tests.auth.helpers import PASSWORD, email, login, register, set_auth_config
 from tests.conftest import admin_headers
 from tests.nodeserver import NodeServer
-from tests.support.services import CHROMIUM_ARGS, chromium_path, free_port
+from tests.support.services import free_port
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 CLIENT_ID = "nodebase-test"
@@ -87,18 +87,6 @@ def configured(oidc_node: NodeServer, provider: Provider) -> NodeServer:
     assert cfg["strategies"]["oidc"]["config"]["client"] == {
         "client_id": CLIENT_ID, "token_endpoint_auth_method": "client_secret_basic"}
     return oidc_node
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _with_param(url: str, **changes: str) -> str:

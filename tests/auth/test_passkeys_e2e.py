@@ -4,7 +4,6 @@ virtual authenticator, against the built-in page ``/auth/passkeys`` (shared/refe
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 from tests.auth.helpers import PASSWORD, email, register, set_auth_config
 from tests.conftest import admin_headers
 from tests.nodeserver import NodeServer
-from tests.support.services import CHROMIUM_ARGS, chromium_path
 
 AUTHENTICATOR = {
     "protocol": "ctap2",
@@ -41,24 +39,19 @@ class Browser:
 
 
 @pytest.fixture
-def browser(node: NodeServer) -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(chromium_path()), "chromium is missing: run scripts/install-test-deps.sh"
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
-        try:
-            context = chromium.new_context()
-            page = context.new_page()
-            # localhost is a secure context and a valid RP id (an IP address is not)
-            page.goto(f"http://localhost:{node.port}/auth/passkeys")
-            assert "supports passkeys" in page.inner_text("#support")
-            cdp = context.new_cdp_session(page)
-            cdp.send("WebAuthn.enable", {"enableUI": False})
-            added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
-            yield Browser(page, cdp, added["authenticatorId"])
-        finally:
-            chromium.close()
+def browser(node: NodeServer, chromium: Any) -> Iterator[Browser]:
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        # localhost is a secure context and a valid RP id (an IP address is not)
+        page.goto(f"http://localhost:{node.port}/auth/passkeys")
+        assert "supports passkeys" in page.inner_text("#support")
+        cdp = context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable", {"enableUI": False})
+        added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+        yield Browser(page, cdp, added["authenticatorId"])
+    finally:
+        context.close()
 
 
 def test_passkeys_end_to_end(node: NodeServer, browser: Browser) -> None:

@@ -57,6 +57,29 @@ async def test_admin_deletes_and_stats(chat: NodeServer) -> None:
         assert again.status_code == 201 and again.json()["message"]["seq"] == 1
 
 
+def test_admin_lists_every_room(chat: NodeServer) -> None:
+    """chat.md: GET /chat/rooms lists "public rooms and the caller's private ones" and says
+    nothing of admins; as in bknd/PocketBase, where an admin reads every row, the admin role
+    (which may already read any private room) is listed every room, private ones included."""
+    admin = _admin_token(chat)
+    owner, owner_token = register(chat)
+    _, other_token = register(chat)
+    hidden, public = name("adm-priv"), name("adm-pub")
+    with chat.client(headers=auth(owner_token)) as c:
+        assert c.post("/chat/rooms", json={"id": hidden, "name": "Hidden", "is_public": False}).status_code == 201
+        assert c.post("/chat/rooms", json={"id": public, "name": "Open"}).status_code == 201
+    with chat.client(headers=auth(other_token)) as o:
+        listed = {r["id"] for r in o.get("/chat/rooms").json()["rooms"]}
+        assert public in listed and hidden not in listed
+    with chat.client(headers=auth(admin)) as a:
+        rooms = a.get("/chat/rooms").json()["rooms"]
+        by_id = {r["id"]: r for r in rooms}
+        assert by_id[hidden]["is_public"] is False and by_id[hidden]["created_by"] == owner["id"]
+        assert by_id[public]["is_public"] is True
+        assert [r["id"] for r in rooms] == sorted(by_id)  # one entry each, by id
+        assert a.get(f"/chat/rooms/{hidden}/messages").status_code == 200  # as it already could
+
+
 def test_openapi_describes_the_chat_routes(chat: NodeServer) -> None:
     from openapi_spec_validator import validate
 

@@ -4,7 +4,6 @@ opens two ``WebSocket``s with ``?token=``, joins, sends, gets the ack and the ot
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 
 from tests.chat.helpers import name, register
 from tests.nodeserver import NodeServer
-from tests.support.services import CHROMIUM_ARGS, chromium_path
 
 SCRIPT = """
 async ({base, room, alice, bob}) => {
@@ -55,22 +53,18 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeServer]:
     assert not server.server_errors(), server.server_errors()
 
 
-def test_browser_websocket(chat: NodeServer) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_browser_websocket(chat: NodeServer, chromium: Any) -> None:
     _, alice = register(chat)
     _, bob = register(chat)
     room = name("browser")
-    assert shutil.which(chromium_path()), "chromium is missing: run scripts/install-test-deps.sh"
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
-        try:
-            page = chromium.new_context().new_page()
-            page.goto(chat.url + "/health")
-            out: dict[str, Any] = page.evaluate(SCRIPT, {"base": chat.url.replace("http", "ws"), "room": room,
-                                                         "alice": alice, "bob": bob})
-        finally:
-            chromium.close()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(chat.url + "/health")
+        out: dict[str, Any] = page.evaluate(SCRIPT, {"base": chat.url.replace("http", "ws"), "room": room,
+                                                     "alice": alice, "bob": bob})
+    finally:
+        context.close()
     assert out["ack"]["client_id"] == "br-1" and out["ack"]["message"]["seq"] == 1
     assert out["msg"]["message"] == out["ack"]["message"]
     assert out["echoed"] == 0

@@ -29,6 +29,35 @@ def test_config_routes_answer_like_bknd(api: httpx.Client) -> None:
     assert api.get("/api/system/config/data").json()["config"]["entities"][e]["fields"]["b"]["config"] == {"maximum": 5}
 
 
+def test_overwriting_the_fields_whole_keeps_nodebases_own_options(api: httpx.Client) -> None:
+    """bknd's schema editor saves an entity's fields whole in bknd's keys: a field that keeps
+    its type keeps nodebase's options bknd never showed (unique, index, integer, a json field's
+    schema), in the dry run too; naming one changes it; a field whose type changes keeps none."""
+    e = unique("keep")
+    add_entity(api, e, {"slug": {"type": "text", "config": {"unique": True, "index": True}},
+                        "n": {"type": "number", "config": {"integer": True}},
+                        "doc": {"type": "json", "config": {"schema": {"type": "object"}}},
+                        "code": {"type": "text", "config": {"unique": True}}})
+    sent = {"slug": {"type": "text", "config": {"label": "Slug"}}, "n": {"type": "number", "config": {}},
+            "doc": {"type": "json", "config": {}}, "code": {"type": "number", "config": {}}}
+    path = f"/api/system/config/overwrite/data/entities.{e}.fields"
+    plan = api.put(path, params={"plan": 1}, json=sent)
+    assert plan.status_code == 200, plan.text
+    dropped = [c["name"] for c in plan.json()["plan"]["changes"] if c["kind"] == "drop_index"]
+    assert dropped == [f"idx_unique_{e}_code"]  # slug's indices stay
+    r = api.put(path, params={"drop": 1}, json=sent)
+    assert r.status_code == 202, r.text
+    fields = api.get("/api/system/config/data").json()["config"]["entities"][e]["fields"]
+    assert fields["slug"]["config"] == {"unique": True, "index": True, "label": "Slug"}
+    assert fields["n"]["config"] == {"integer": True}
+    assert fields["doc"]["config"] == {"schema": {"type": "object"}}
+    assert fields["code"]["config"] == {}  # a new type: nothing carried over
+    r = api.put(path, json={**sent, "slug": {"type": "text", "config": {"unique": False}}})
+    assert r.status_code == 202, r.text
+    slug = api.get("/api/system/config/data").json()["config"]["entities"][e]["fields"]["slug"]["config"]
+    assert slug == {"unique": False, "index": True}
+
+
 def test_invalid_schema_is_400_listing_problems(api: httpx.Client) -> None:
     e = unique("bad")
     r = api.post(f"/api/system/config/add/data/entities.{e}",

@@ -22,7 +22,7 @@ MODULE = "nb_test_flowfuncs"
 
 def flows_env(project: Path) -> dict[str, str]:
     return {"NODEBASE_FETCH_ALLOW_PRIVATE": "true",
-            "NODEBASE_FLOWS_CLOCK_FILE": str(project / "clock.txt")}
+            "NODEBASE_FLOWS_CLOCK_FILE": str(project / "clock.txt"), "NODEBASE_TESTING": "true"}
 
 
 def prepare_project(project: Path) -> Path:

@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -289,6 +290,17 @@ def test_interval_schedule(fapi: httpx.Client, clock: Clock) -> None:
     assert [r["input"]["scheduled_at"] for r in runs] == [
         datetime.fromtimestamp(t0 + 5 * k, ZoneInfo("UTC")).isoformat() for k in (1, 2, 3)]
     fapi.delete(f"/api/flows/flow/{flow}")
+
+
+def test_the_clock_file_is_refused_without_the_test_flag(tmp_path: Path) -> None:
+    """NODEBASE_FLOWS_CLOCK_FILE moves the scheduler's time: a test setting, refused (the node
+    exits with a message) unless NODEBASE_TESTING=true is set too, as Studio's clock file."""
+    node = NodeServer(tmp_path / "data", env={"NODEBASE_FLOWS_CLOCK_FILE": str(tmp_path / "clock.txt")})
+    try:
+        with pytest.raises(RuntimeError, match="NODEBASE_FLOWS_CLOCK_FILE is a test setting"):
+            node.start(timeout=40)
+    finally:
+        node.stop()
 
 
 def test_runs_listing_filters_and_pages(fapi: httpx.Client) -> None:

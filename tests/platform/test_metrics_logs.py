@@ -56,6 +56,10 @@ def test_metrics_are_protected_and_count_requests_db_and_realtime(make_node: Cal
             assert c.get(f"/api/data/entity/{entity}/{created['id']}").status_code == 200
         assert c.get(f"/api/data/entity/{entity}/999999").status_code == 404
     with node.client() as c:
+        # a mounted static app counts under its own template, a missing file too
+        assert c.get("/admin/static/app.js").status_code == 200
+        assert c.get("/admin/static/admin.css").status_code == 200
+        assert c.get("/admin/static/no-such-file.js").status_code == 404
         address = email("metrics")
         r = c.post("/api/auth/register", json={"email": address, "password": SECRET_PASSWORD})
         assert r.status_code == 201
@@ -83,6 +87,10 @@ def test_metrics_are_protected_and_count_requests_db_and_realtime(make_node: Cal
     assert _value(samples, "nodebase_http_requests_total", method="POST", route="/api/auth/login",
                   status="401") == 1
     assert _value(samples, "nodebase_http_requests_total", method="GET", route="/metrics", status="403") == 2
+    static = "/admin/static/{path}"
+    assert _value(samples, "nodebase_http_requests_total", method="GET", route=static, status="200") == 2
+    assert _value(samples, "nodebase_http_requests_total", method="GET", route=static, status="404") == 1
+    assert _value(samples, "nodebase_http_requests_total", method="GET", route="<unmatched>", status="200") == 0
     assert _value(samples, "nodebase_http_request_duration_seconds_count", method="GET", route=read) == 6
     assert _value(samples, "nodebase_http_request_duration_seconds_bucket", method="GET", route=read,
                   le="+Inf") == 6

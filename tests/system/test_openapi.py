@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -21,8 +20,6 @@ from nodebase.data.schema import parse_data_config
 from nodebase.system.openapi import build_openapi
 from tests.conftest import add_entity, add_relation, admin_headers, unique
 from tests.nodeserver import NodeServer
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def fetch_openapi(api: httpx.Client, *, check_spec: bool = False) -> dict[str, Any]:
@@ -254,36 +251,32 @@ def test_swagger_page_and_its_assets_are_served_locally(api: httpx.Client) -> No
     assert api.get("/api/system/swagger/..%2F..%2Fpyproject.toml").status_code == 404
 
 
-def test_swagger_ui_renders_the_operations_in_a_browser(node: NodeServer) -> None:
+def test_swagger_ui_renders_the_operations_in_a_browser(node: NodeServer, chromium: Any) -> None:
     """Real Chromium (Debian's, driven by Playwright) loads the page offline and lists the
     operations of an entity created just before; the admin's token goes in every request."""
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM), "chromium is missing: run scripts/install-test-deps.sh"
     headers = admin_headers(node)
     name = unique("oa_browser")
     with node.client(headers=headers) as client:
         add_entity(client, name, {"title": {"type": "text"}})
     outside: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_context(extra_http_headers=headers).new_page()
-            page.on(
-                "request",
-                lambda req: None if req.url.startswith(node.url) else outside.append(req.url),
+    context = chromium.new_context(extra_http_headers=headers)
+    try:
+        page = context.new_page()
+        page.on(
+            "request",
+            lambda req: None if req.url.startswith(node.url) else outside.append(req.url),
+        )
+        page.goto(node.url + "/api/system/swagger")
+        page.wait_for_selector(f'[data-path="/api/data/entity/{name}"]', timeout=20_000)
+        rendered = set(
+            page.eval_on_selector_all(
+                "[data-path]", "els => els.map(e => e.getAttribute('data-path'))"
             )
-            page.goto(node.url + "/api/system/swagger")
-            page.wait_for_selector(f'[data-path="/api/data/entity/{name}"]', timeout=20_000)
-            rendered = set(
-                page.eval_on_selector_all(
-                    "[data-path]", "els => els.map(e => e.getAttribute('data-path'))"
-                )
-            )
-            version = page.inner_text(".info")
-            errors = page.query_selector_all(".errors-wrapper")
-        finally:
-            browser.close()
+        )
+        version = page.inner_text(".info")
+        errors = page.query_selector_all(".errors-wrapper")
+    finally:
+        context.close()
     assert f"/api/data/entity/{name}/{{id}}" in rendered
     assert "/api/system/ping" in rendered
     assert "OAS 3.1" in version

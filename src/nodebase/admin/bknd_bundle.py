@@ -4,9 +4,11 @@ nodebase ships none of bknd's files (bknd is under the FSL-1.1-MIT license): the
 npm ``bknd`` and points ``bknd_admin_dir`` at the package (or its ``dist/static``). This module
 serves that bundle under ``bknd_admin_path`` (default ``/bknd``) with the HTML shell bknd's
 ``AdminController`` renders: ``window.__BKND__ = {user, logout_route, admin_basepath, …}``, the
-entry script and styles named by the bundle's Vite manifest. Like bknd, a page needs
-``system.access.admin``; without it the browser is sent to ``<path>/auth/login``, and a signed-in
-admin who opens the sign-in page is sent to the admin.
+entry script and styles named by the bundle's Vite manifest. The checks are bknd's: an admin
+page needs ``system.access.admin`` (without it the browser is sent to ``<path>/auth/login``) and
+``system.schema.read`` (without it the page is still served, as bknd serves it, with bknd's
+warning notice); a signed-in admin who opens the sign-in page is sent to the admin. A notice is
+bknd's ``__bknd_flash`` cookie, which its UI shows and clears.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,6 +29,10 @@ from nodebase.kernel.node import Node
 #: bknd's admin routes below its base path (AdminController.getController)
 SECTIONS = ("data", "auth", "media", "flows", "settings", "tools")
 LOGOUT_ROUTE = "/api/auth/logout"
+#: bknd's flash-notice cookie (AdminController: ``addFlashMessage``)
+FLASH_COOKIE = "__bknd_flash"
+NOT_ADMIN = "You are not authorized to access the Admin UI"
+NO_SCHEMA = "You are not allowed to read the schema"
 
 
 class BkndBundleMissing(RuntimeError):
@@ -56,6 +63,15 @@ def entry_assets(static: Path) -> tuple[str, list[str]]:
 def _script_json(value: Any) -> str:
     """JSON safe inside a <script> element."""
     return jsonutil.dumps_str(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def flash(response: Response, request: Request, kind: str, message: str) -> Response:
+    """bknd's ``addFlashMessage``: for a browser (``Accept: text/html``) a ``__bknd_flash`` cookie
+    ``{type, message}`` (URI-encoded, as Hono's ``setCookie``) that bknd's UI shows as a notice."""
+    if "text/html" in request.headers.get("accept", ""):
+        value = quote(jsonutil.dumps_str({"type": kind, "message": message}), safe="!*'()")
+        response.headers.append("set-cookie", f"{FLASH_COOKIE}={value}; Path=/")
+    return response
 
 
 class BkndAdmin:
@@ -89,16 +105,22 @@ class BkndAdmin:
         path = request.url.path
         sign_in = path in (f"{self.base}/auth/login", f"{self.base}/auth/register")
         admin = nb.guard.check(caller, "system.access.admin").allowed
+        notice: tuple[str, str] | None = None
         if sign_in:
             if caller.user is not None and admin:
                 return RedirectResponse(self.base + "/", status_code=302)
-        elif not admin and not path.startswith(self.base + "/auth"):
-            return RedirectResponse(self.base + "/auth/login", status_code=302)
+        elif not path.startswith(self.base + "/auth"):
+            if not admin:
+                return flash(RedirectResponse(self.base + "/auth/login", status_code=302),
+                             request, "error", NOT_ADMIN)
+            if not nb.guard.check(caller, "system.schema.read").allowed:
+                notice = ("warning", NO_SCHEMA)
         context: dict[str, Any] = {"logout_route": LOGOUT_ROUTE, "admin_basepath": self.base,
                                    "logo_return_path": "/"}
         if caller.user is not None:
             context["user"] = caller.user
-        return HTMLResponse(self.html(context), headers={"Cache-Control": "no-store"})
+        page = HTMLResponse(self.html(context), headers={"Cache-Control": "no-store"})
+        return flash(page, request, *notice) if notice else page
 
     def html(self, context: dict[str, Any]) -> str:
         assets = self.base + "/"

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nodebase.data.bknd_fields import keep_nodebase_keys
 from nodebase.data.schema import DataSchema, default_data_config, parse_data_config
 from nodebase.data.service import DataService
 from nodebase.kernel import jsonutil
@@ -65,6 +66,11 @@ class DataModule:
 
     def secret_paths(self) -> list[str]:
         return []
+
+    def prepare_change(self, op: str, path: str | None, value: Any, current: dict[str, Any]) -> Any:
+        """bknd's schema editor overwrites an entity's fields whole, in bknd's keys: keep the
+        nodebase options it was never shown (data/bknd_fields.py)."""
+        return keep_nodebase_keys(current, path, value) if op == "overwrite" else value
 
     def parse(self, doc: dict[str, Any]) -> DataSchema:
         return parse_data_config(doc, system_entities=self.system_entities)

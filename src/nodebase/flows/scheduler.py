@@ -2,7 +2,8 @@
 (unique ``run_key`` ``schedule:<flow>:<tick>``) runs it, so a tick runs once across nodes.
 
 Ticks missed while no node was running are not made up. The clock can be replaced for tests:
-``NODEBASE_FLOWS_CLOCK_FILE`` names a file holding the current time in Unix seconds.
+``NODEBASE_FLOWS_CLOCK_FILE`` names a file holding the current time in Unix seconds (a test
+setting: refused unless ``NODEBASE_TESTING=true``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +18,7 @@ from typing import Protocol
 from nodebase.flows.cron import Schedule, parse_schedule
 from nodebase.flows.definition import Flow
 from nodebase.flows.runner import Runner
+from nodebase.kernel.testing import only_in_tests
 
 log = logging.getLogger("nodebase.flows")
 
@@ -46,7 +47,7 @@ class FileClock:
 
 def clock_from_env() -> tuple[Clock, float]:
     """The clock and how often to look at it."""
-    path = os.environ.get("NODEBASE_FLOWS_CLOCK_FILE")
+    path = only_in_tests("NODEBASE_FLOWS_CLOCK_FILE")  # refused without NODEBASE_TESTING=true
     if path:
         return FileClock(Path(path)), 0.05
     return SystemClock(), 0.25

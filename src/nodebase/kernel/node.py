@@ -33,7 +33,17 @@ Lifecycle = Callable[[], Awaitable[None]]
 
 
 class ConfigurableModule(Protocol):
-    """A module with a config document (``GET /api/system/config/<name>``)."""
+    """A module with a config document (``GET /api/system/config/<name>``).
+
+    Two optional methods, looked up when present (system/config.py):
+
+    - ``prepare_change(op, path, value, current) -> value``: adjust the value of a config
+      change (``op`` one of ``set add patch overwrite remove``, ``path`` its dot path,
+      ``current`` the stored document) before it is applied, in a dry run (``?plan=1``) too;
+      e.g. Data keeps the field options bknd's schema editor never shows;
+    - ``async plan(doc) -> (parsed, sync_plan)``: what applying ``doc`` would change in the
+      database (``?plan=1``).
+    """
 
     name: str
 

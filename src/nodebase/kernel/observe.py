@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nodebase.kernel import metrics
@@ -43,6 +43,16 @@ def caller_label(caller: Caller | None) -> str | None:
     return caller.via
 
 
+def _endpoint(route: BaseRoute) -> Any:
+    """What the route leaves in ``scope["endpoint"]``: a mount, the app it mounts."""
+    return route.app if isinstance(route, Mount) else getattr(route, "endpoint", None)
+
+
+def _template(route: BaseRoute) -> str:
+    """A route's path template; a mount's covers everything below it (``/admin/static/{path}``)."""
+    return route.path_format if isinstance(route, Mount) else str(getattr(route, "path", UNMATCHED))
+
+
 class RouteTemplates:
     """The template of the Starlette route that answered (``scope["endpoint"]`` → its routes)."""
 
@@ -60,17 +70,17 @@ class RouteTemplates:
         if self._by_endpoint is None:
             table: dict[Any, list[BaseRoute]] = {}
             for r in self.routes:
-                table.setdefault(getattr(r, "endpoint", None), []).append(r)
+                table.setdefault(_endpoint(r), []).append(r)
             self._by_endpoint = table
         candidates = self._by_endpoint.get(endpoint, ())
         if len(candidates) == 1:
-            return str(getattr(candidates[0], "path", UNMATCHED))
+            return _template(candidates[0])
         probe = {**scope, "type": "http" if scope["type"] == "http" else scope["type"]}
         for r in candidates:
             match, _ = r.matches(probe)
             if match == Match.FULL:
-                return str(getattr(r, "path", UNMATCHED))
-        return str(getattr(candidates[0], "path", UNMATCHED)) if candidates else UNMATCHED
+                return _template(r)
+        return _template(candidates[0]) if candidates else UNMATCHED
 
 
 class ObserveMiddleware:

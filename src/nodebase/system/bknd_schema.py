@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodebase.data.bknd_fields import not_bknd
 from nodebase.system.config import CONFIG_VERSION
 
 CORS_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -181,41 +182,15 @@ def data_schema() -> S:
     }, description="Entities, relations and indices")
 
 
-#: field config keys nodebase has and bknd's strict field schemas refuse, per field type
-#: (bknd writes unique and plain indices in ``data.indices``; it has no integer flag)
-_NOT_BKND = {"*": ("unique", "index"), "number": ("integer",), "json": ("schema",)}
-
-
 def _bknd_field(entity: str, name: str, field: S, indices: S) -> S:
     config = dict(field.get("config") or {})
     if config.pop("unique", False):
         indices.setdefault(f"idx_unique_{entity}_{name}", {"entity": entity, "fields": [name], "unique": True})
     if config.pop("index", False):
         indices.setdefault(f"idx_{entity}_{name}", {"entity": entity, "fields": [name], "unique": False})
-    for key in _NOT_BKND.get(str(field.get("type")), ()):
+    for key in not_bknd(field.get("type")):
         config.pop(key, None)
     return {**field, "config": config}
-
-
-def keep_nodebase_keys(doc: S, path: str | None, value: Any) -> Any:
-    """bknd's schema editor saves an entity's fields whole (``overwrite entities.<e>.fields``)
-    in bknd's keys, so nodebase's own field options it was never shown (``unique``, ``index``,
-    ``integer``, a json field's ``schema``) would silently go. A field that keeps its type keeps
-    them unless the new config names them (``"unique": false`` still removes one)."""
-    parts = (path or "").split(".")
-    if len(parts) != 3 or parts[0] != "entities" or parts[2] != "fields" or not isinstance(value, dict):
-        return value
-    current = ((doc.get("entities") or {}).get(parts[1]) or {}).get("fields") or {}
-    out = {}
-    for name, spec in value.items():
-        old = current.get(name)
-        if isinstance(spec, dict) and isinstance(old, dict) and old.get("type") == spec.get("type"):
-            kept = {k: v for k, v in (old.get("config") or {}).items()
-                    if k in _NOT_BKND["*"] + _NOT_BKND.get(str(old.get("type")), ())}
-            if kept:
-                spec = {**spec, "config": {**kept, **(spec.get("config") or {})}}
-        out[name] = spec
-    return out
 
 
 def data_config(data: Any, doc: S) -> S:

@@ -110,7 +110,7 @@ class ConfigManager:
         mod = self.module(module)
         async with self._lock:
             current = copy.deepcopy(self.docs[module])
-            new = self._edit(current, op, path, value, force=force)
+            new = self._edit(current, op, path, self._prepared(mod, op, path, value, current), force=force)
             if not isinstance(new, dict):
                 raise ConfigInvalid([{"path": module, "error": "module config must be an object"}])
             applied = await mod.apply_config(new, drop=drop)
@@ -127,7 +127,8 @@ class ConfigManager:
         as ``change`` would."""
         mod = self.module(module)
         async with self._lock:
-            new = self._edit(copy.deepcopy(self.docs[module]), op, path, value, force=force)
+            current = copy.deepcopy(self.docs[module])
+            new = self._edit(current, op, path, self._prepared(mod, op, path, value, current), force=force)
         if not isinstance(new, dict):
             raise ConfigInvalid([{"path": module, "error": "module config must be an object"}])
         planner = getattr(mod, "plan", None)
@@ -135,6 +136,12 @@ class ConfigManager:
             return {"changes": [], "destructive": False}
         _, sync_plan = await planner(new)
         return {"changes": sync_plan.describe(), "destructive": bool(sync_plan.destructive)}
+
+    @staticmethod
+    def _prepared(mod: ConfigurableModule, op: str, path: str | None, value: Any, current: dict[str, Any]) -> Any:
+        """The value of a change after the module's ``prepare_change`` hook, if it has one."""
+        prepare = getattr(mod, "prepare_change", None)
+        return value if prepare is None else prepare(op, path, value, current)
 
     @staticmethod
     def _edit(doc: dict[str, Any], op: str, path: str | None, value: Any, *, force: bool) -> Any:

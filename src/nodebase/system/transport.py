@@ -72,10 +72,6 @@ def _change(op: str) -> Any:
         module = request.path_params["module"]
         path = request.path_params.get("path")
         value = await read_json(request, required=op != "remove") if op != "remove" else None
-        if module == "data" and op == "overwrite":
-            from nodebase.system.bknd_schema import keep_nodebase_keys
-
-            value = keep_nodebase_keys(nb.config.get("data"), path, value)
         if truthy(request.query_params.get("plan")):  # a dry run: the sync plan, nothing applied
             plan = await nb.config.plan(module, op, path, value, force=truthy(request.query_params.get("force")))
             return json({"success": True, "module": module, "plan": plan})

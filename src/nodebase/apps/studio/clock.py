@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nodebase.kernel.testing import only_in_tests
+
 Clock = Callable[[], datetime]
 
 
@@ -33,10 +35,5 @@ def file_clock(path: Path) -> Clock:
 
 
 def clock_from_env(env: Mapping[str, str] = os.environ) -> Clock:
-    path = env.get("NODEBASE_STUDIO_CLOCK_FILE", "")
-    if not path:
-        return system_clock
-    if env.get("NODEBASE_TESTING", "").lower() not in ("1", "true", "yes"):
-        raise SystemExit("NODEBASE_STUDIO_CLOCK_FILE is a test setting: it is refused unless "
-                         "NODEBASE_TESTING=true is set too")
-    return file_clock(Path(path))
+    path = only_in_tests("NODEBASE_STUDIO_CLOCK_FILE", env)
+    return file_clock(Path(path)) if path else system_clock
