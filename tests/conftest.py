@@ -81,8 +81,11 @@ def chromium() -> Iterator[Any]:
     its own cookies and storage) and closes it. Not one per session: while Playwright's sync
     API is running it marks an asyncio loop as running in the main thread, so every later test
     calling ``asyncio.run`` would fail."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() waits up to 15 s, an upper bound (Playwright's 5 s default is too short for a
+    # page on a loaded 2-core machine; a passing assertion returns as soon as it holds)
+    expect.set_options(timeout=15_000)
     executable = chromium_path()  # raises, naming the install script, when it is missing
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
