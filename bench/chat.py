@@ -172,6 +172,9 @@ class ChatDialect(JsonWsDialect):
         data: dict[str, Any] = json.loads(doc["message"]["content"])
         return data
 
+    def ack(self, frame: str | bytes) -> bool:
+        return isinstance(frame, str) and frame.startswith('{"type":"message_ack"')
+
 
 class ChatSender(ChatDialect):
     """The room load's sender joins before sending (the protocol requires it)."""
@@ -193,6 +196,9 @@ class SioChatDialect(SocketIoDialect):
             data: dict[str, Any] = json.loads(json.loads(frame[2:])[1]["content"])
             return data
         return None
+
+    def ack(self, frame: str | bytes) -> bool:
+        return isinstance(frame, str) and frame.startswith("431")
 
 
 def main() -> None:

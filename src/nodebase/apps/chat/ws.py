@@ -148,7 +148,11 @@ class ChatSocket:
                 if seq <= joined.last:
                     return
             joined.last = seq
-            frame = {"type": "new_message", "message": data}
+            text = pub.frames.get("chat")
+            if text is None:  # encoded once for every connection of this node
+                text = pub.frames["chat"] = orjson.dumps({"type": "new_message", "message": data}).decode()
+            await self.ws.send_text(text)
+            return
         elif pub.event == "typing":
             frame = {"type": "typing", "room_id": key, "user": data.get("user")}
         elif pub.event == "join":
