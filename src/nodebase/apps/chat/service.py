@@ -46,7 +46,7 @@ MAX_CLIENT_ID = 64
 MAX_LIMIT, DEFAULT_LIMIT = 200, 50
 SEND_RETRIES = 50
 #: seconds between writes of a busy room's last_seq
-LAST_SEQ_FLUSH = 1.0
+LAST_SEQ_FLUSH = 5.0
 
 
 @dataclass
