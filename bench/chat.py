@@ -20,7 +20,7 @@ at install). Everything it starts is stopped on exit.
 
 Usage::
 
-    python bench/chat.py [--only nodebase,sio,pysio] [--loads room,pairs] [--messages 300]
+    python bench/chat.py [--only nodebase,sio,pysio] [--loads room,pairs] [--messages 300] [--client-ids]
                          [--subscribers 200] [--users 500] [--seconds 10]
     # before/after: git worktree add /tmp/nb-old <rev>
     python bench/chat.py --only baseline,nodebase,baseline,nodebase --baseline /tmp/nb-old/src
@@ -34,6 +34,7 @@ import os
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -161,12 +162,17 @@ class ChatDialect(JsonWsDialect):
     """nodebase's chat protocol (shared/protocols/chat.md)."""
 
     path, joined, prefix = "/ws", '"type":"room_joined"', '{"type":"new_message"'
+    #: --client-ids: every send carries a client_id (idempotent, as real clients send)
+    client_ids = False
 
     def join_frame(self, room: str) -> str:
         return json.dumps({"type": "join_room", "room_id": room})
 
     def publish_frame(self, payload: dict[str, Any], room: str = ROOM) -> str:
-        return json.dumps({"type": "send_message", "room_id": room, "content": json.dumps(payload)})
+        frame = {"type": "send_message", "room_id": room, "content": json.dumps(payload)}
+        if self.client_ids:
+            frame["client_id"] = uuid.uuid4().hex
+        return json.dumps(frame)
 
     def payload(self, doc: dict[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(doc["message"]["content"])
@@ -214,7 +220,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="pairs load: how long each user sends")
     ap.add_argument("--clients", type=int, default=2, help="client processes")
     ap.add_argument("--baseline", default="", help='a nodebase source tree (".../src") for --only baseline')
+    ap.add_argument("--client-ids", action="store_true",
+                    help="nodebase's sends carry a client_id (idempotent sends; the peers have none)")
     args = ap.parse_args()
+    ChatDialect.client_ids = args.client_ids
     WORK.mkdir(parents=True, exist_ok=True)
     makers: dict[str, Callable[[], Server]] = {"nodebase": NodebaseChat, "sio": NodeSioChat, "pysio": PySioChat,
                                                "baseline": lambda: NodebaseChat(args.baseline)}

@@ -396,12 +396,16 @@ class ChatService:
                              context={"field": "client_id"})
         row = room or await self.room(room_id, caller, create=True)
         key = row["room_key"]
+        # a retry (same client_id) is found by its insert's unique dedupe_key, not by a read
+        # before every send; rate limited, a retry still gets its stored message
         dedupe = f"{key}:{uid}:{client_id}" if client_id else None
-        if dedupe:
-            existing = await self._by_dedupe(dedupe)
+        try:
+            await self._check_rate(uid)
+        except TooManyRequests:
+            existing = await self._by_dedupe(dedupe) if dedupe else None
             if existing:
                 return message_view(existing), False
-        await self._check_rate(uid)
+            raise
         username = await self._username(uid)
         async with self._lock(key):
             seq = max(self._next.get((key, row.get("id")), 0), int(row.get("last_seq") or 0) + 1)
