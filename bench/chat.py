@@ -20,7 +20,7 @@ at install). Everything it starts is stopped on exit.
 
 Usage::
 
-    python bench/chat.py [--only nodebase,sio,pysio] [--loads room,pairs] [--messages 300]
+    python bench/chat.py [--only nodebase,sio,pysio] [--loads room,pairs] [--messages 300] [--client-ids]
                          [--subscribers 200] [--users 500] [--seconds 10] [--client node]
     # --client node: the room load's members are Node 20 ws clients (bench/rt_client.js)
     # before/after: git worktree add /tmp/nb-old <rev>
@@ -35,6 +35,7 @@ import os
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -163,16 +164,24 @@ class ChatDialect(JsonWsDialect):
 
     path, joined, prefix = "/ws", '"type":"room_joined"', '{"type":"new_message"'
     payload_path = ("message", "content")
+    #: --client-ids: every send carries a client_id (idempotent, as real clients send)
+    client_ids = False
 
     def join_frame(self, room: str) -> str:
         return json.dumps({"type": "join_room", "room_id": room})
 
     def publish_frame(self, payload: dict[str, Any], room: str = ROOM) -> str:
-        return json.dumps({"type": "send_message", "room_id": room, "content": json.dumps(payload)})
+        frame = {"type": "send_message", "room_id": room, "content": json.dumps(payload)}
+        if self.client_ids:
+            frame["client_id"] = uuid.uuid4().hex
+        return json.dumps(frame)
 
     def payload(self, doc: dict[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(doc["message"]["content"])
         return data
+
+    def ack(self, frame: str | bytes) -> bool:
+        return isinstance(frame, str) and frame.startswith('{"type":"message_ack"')
 
 
 class ChatSender(ChatDialect):
@@ -198,6 +207,9 @@ class SioChatDialect(SocketIoDialect):
             return data
         return None
 
+    def ack(self, frame: str | bytes) -> bool:
+        return isinstance(frame, str) and frame.startswith("431")
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,7 +226,10 @@ def main() -> None:
     ap.add_argument("--client", choices=("python", "node"), default="python",
                     help="room load: the members' client, Python websockets or Node 20 ws (bench/rt_client.js)")
     ap.add_argument("--baseline", default="", help='a nodebase source tree (".../src") for --only baseline')
+    ap.add_argument("--client-ids", action="store_true",
+                    help="nodebase's sends carry a client_id (idempotent sends; the peers have none)")
     args = ap.parse_args()
+    ChatDialect.client_ids = args.client_ids
     WORK.mkdir(parents=True, exist_ok=True)
     makers: dict[str, Callable[[], Server]] = {"nodebase": NodebaseChat, "sio": NodeSioChat, "pysio": PySioChat,
                                                "baseline": lambda: NodebaseChat(args.baseline)}

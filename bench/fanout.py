@@ -260,6 +260,10 @@ class Dialect:
         """The same dialect for bench/rt_client.js."""
         raise NotImplementedError(f"{type(self).__name__} has no Node client")
 
+    def ack(self, frame: str | bytes) -> bool | None:
+        """Whether ``frame`` acknowledges a send; None: this protocol does not acknowledge."""
+        return None
+
 
 class JsonWsDialect(Dialect):
     """A JSON-over-WebSocket protocol (nodebase's realtime and chat sockets): ``path`` with
@@ -519,9 +523,17 @@ def fan_out(server: Server, dialect: Dialect, mode: str, subscribers: int, messa
     async def publish() -> float:
         pub = await tx.open(server)
 
+        acked = [0]
+        all_acked = asyncio.Event()
+
         async def drain() -> None:
             async for frame in pub:
-                await tx.answer(pub, frame)
+                if tx.ack(frame):
+                    acked[0] += 1
+                    if acked[0] >= messages:
+                        all_acked.set()
+                else:
+                    await tx.answer(pub, frame)
 
         drainer = asyncio.create_task(drain())
         t0 = time.perf_counter()
@@ -531,7 +543,11 @@ def fan_out(server: Server, dialect: Dialect, mode: str, subscribers: int, messa
                 if delay > 0:
                     await asyncio.sleep(delay)
             await pub.send(tx.publish_frame({"t": time.perf_counter_ns(), "p": PAD}))
-        await asyncio.sleep(0.5)  # let the last publish answers arrive before closing
+        if tx.ack("") is None:
+            await asyncio.sleep(0.5)  # let the last publish answers arrive before closing
+        else:  # closing before every send is acknowledged could drop the sends still queued
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_acked.wait(), 120)
         drainer.cancel()
         await pub.close()
         return t0

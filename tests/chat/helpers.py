@@ -38,6 +38,10 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+class SendRefused(AssertionError):
+    """The server answered a send with an ``error`` frame (the frame is the argument)."""
+
+
 class Ws:
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
@@ -80,9 +84,17 @@ class Ws:
         return await self.until("room_joined")
 
     async def send_message(self, room: str, content: str, **kw: Any) -> dict[str, Any]:
+        """Send and return the ``message_ack``; an ``error`` answering this send (its
+        ``client_id`` or ``req_id``) raises :class:`SendRefused` at once (no ack will come)."""
         await self.send(type="send_message", room_id=room, content=content, **kw)
-        ack, _ = await self.until("message_ack")
-        return ack
+        mine = {k: kw[k] for k in ("client_id", "req_id") if kw.get(k) is not None}
+        while True:
+            doc = await self.recv()
+            if doc.get("type") == "message_ack":
+                return doc
+            if doc.get("type") == "error" and mine and any(doc.get(k) == v for k, v in mine.items()):
+                raise SendRefused(doc)
+
 
 
 @asynccontextmanager

@@ -121,3 +121,20 @@ async def test_deletes_are_announced_to_the_rooms_connections(chat: NodeServer) 
         # joining again makes a new room (auto-create): seq starts again, the old messages are gone
         joined, before = await w.join(room, after_seq=0)
         assert joined["last_seq"] == 0 and before == [] and first["message"]["seq"] == 1
+
+
+@sync
+async def test_the_chats_messages_have_no_data_channel_feed(chat: NodeServer) -> None:
+    """The chat publishes its messages itself (chat:<room>); the Realtime module does not
+    publish them again on data:chat_messages, and says so to a subscriber."""
+    from websockets.asyncio.client import connect
+
+    admin = _admin_token(chat)
+    url = chat.url.replace("http://", "ws://") + f"/api/realtime?token={admin}"
+    async with connect(url) as rt:
+        await rt.send(json.dumps({"op": "subscribe", "channel": "data:chat_messages", "id": "s1"}))
+        answer = json.loads(await rt.recv())
+        assert (answer["op"], answer["code"], answer["id"]) == ("error", "forbidden", "s1")
+        assert "not published on data channels" in answer["message"]
+        await rt.send(json.dumps({"op": "subscribe", "channel": "data:chat_profiles", "id": "s2"}))
+        assert json.loads(await rt.recv())["op"] == "subscribed"

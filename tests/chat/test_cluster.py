@@ -33,7 +33,10 @@ class Pair:
 def pair(redis: RedisServer, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     url = postgres.create_database(unique("nb_chat_cluster"))
     env = {"NODEBASE_APPS": "chat", "NODEBASE_BROKER_URL": redis.url, "NODEBASE_AUTH_SECRET": secrets.token_hex(32),
-           "NODEBASE_REALTIME_PRESENCE_TTL": "3", "NODEBASE_CHAT_SEND_RATE": "0"}
+           "NODEBASE_REALTIME_PRESENCE_TTL": "3",
+           # a load test: its senders send as fast as the acks come back (the per-user send
+           # rate and the per-connection frame rate, 50/s, are tested in test_http/test_ws)
+           "NODEBASE_CHAT_SEND_RATE": "0", "NODEBASE_CHAT_FRAME_RATE": "0"}
     nodes = [NodeServer(tmp_path_factory.mktemp(f"chat-{n}"), database_url=url,
                         env={**env, "NODEBASE_GRPC_PORT": str(free_port())}) for n in "ab"]
     for n in nodes:

@@ -138,3 +138,24 @@ def test_send_rate_limit(chat: NodeServer) -> None:
                 assert set(r.json()) == {"error", "type", "context"}
                 break
     assert codes[-1] == 429 and set(codes[:-1]) == {201} and len(codes) - 1 >= SEND_RATE // 2
+
+
+def test_a_retry_gets_its_stored_message_even_when_rate_limited(chat: NodeServer) -> None:
+    """A send with a client_id is found again by its unique key: its retry answers the stored
+    message (200), also while the user is over the send rate."""
+    from tests.chat.conftest import SEND_RATE
+
+    _, token = register(chat)
+    room = name("retry")
+    with httpx.Client(base_url=chat.url, headers=auth(token), timeout=30) as c:
+        first = c.post("/chat/messages", json={"room_id": room, "content": "once", "client_id": "k-1"})
+        assert first.status_code == 201
+        for i in range(SEND_RATE * 3):
+            r = c.post("/chat/messages", json={"room_id": room, "content": f"{i}"})
+            if r.status_code == 429:
+                break
+        assert r.status_code == 429
+        again = c.post("/chat/messages", json={"room_id": room, "content": "once?", "client_id": "k-1"})
+        assert again.status_code == 200 and again.json()["message"] == first.json()["message"]
+        stored = c.get(f"/chat/rooms/{room}/messages", params={"limit": 200}).json()["messages"]
+    assert [m["client_id"] for m in stored].count("k-1") == 1

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.chat.helpers import auth, name, register, sync, ws
+from tests.chat.helpers import TIMEOUT, SendRefused, Ws, auth, name, register, sync, ws
 from tests.nodeserver import NodeServer
 
 
@@ -208,3 +210,116 @@ async def test_token_in_header_and_flood_is_rate_limited(chat: NodeServer) -> No
         assert "rate_limited" in codes and codes[0] == "ack"
         await asyncio.sleep(0)  # the connection is still usable
         assert (await w.barrier()) is not None
+
+
+@pytest.fixture(scope="module")
+def slow_frames(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeServer]:
+    """A chat node that takes 2 WebSocket frames a second per connection (bursts of 4)."""
+    server = NodeServer(tmp_path_factory.mktemp("chat-frames"),
+                        env={"NODEBASE_APPS": "chat", "NODEBASE_GRPC_PORT": "0",
+                             "NODEBASE_CHAT_SEND_RATE": "0", "NODEBASE_CHAT_FRAME_RATE": "2"})
+    server.start()
+    yield server
+    server.stop()
+    assert not server.server_errors(), server.server_errors()
+
+
+@sync
+async def test_a_send_over_the_frame_rate_is_answered_with_its_ids(slow_frames: NodeServer) -> None:
+    """A send_message dropped by the frame rate is not silently lost: it is answered
+    rate_limited with its req_id and client_id, in its place among the answers, stores
+    nothing, and its retry (same client_id) is stored once."""
+    _, token = register(slow_frames)
+    room = name("frames")
+    n = 20
+    async with ws(slow_frames, token) as w:
+        await w.join(room)  # 1 of the 4 tokens
+        for i in range(n):  # far faster than 2 a second: most are over the rate
+            await w.send(type="send_message", room_id=room, content=f"m{i}", client_id=f"c{i}", req_id=f"r{i}")
+        answers = []
+        while len(answers) < n:
+            f = await w.recv()
+            if f["type"] in ("message_ack", "error"):
+                answers.append(f)
+        # one answer per send, in the order sent
+        assert [f["req_id"] for f in answers] == [f"r{i}" for i in range(n)]
+        assert [f["client_id"] for f in answers] == [f"c{i}" for i in range(n)]
+        refused = [f for f in answers if f["type"] == "error"]
+        assert refused and all(f["code"] == "rate_limited" and "frames a second" in f["message"] for f in refused)
+        acked = [f["message"] for f in answers if f["type"] == "message_ack"]
+        with httpx.Client(base_url=slow_frames.url, headers=auth(token)) as c:
+            stored = c.get(f"/chat/rooms/{room}/messages", params={"limit": 200}).json()["messages"]
+        assert stored == acked  # a refused send stored nothing
+        # the client retries the refused sends with their client_id: each is stored once
+        for f in refused:
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                try:
+                    acked.append((await w.send_message(room, f"m{f['client_id'][1:]}", client_id=f["client_id"]))
+                                 ["message"])
+                    break
+                except SendRefused as again:
+                    assert again.args[0]["code"] == "rate_limited"
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.25)  # back off: the rate refills with time
+        with httpx.Client(base_url=slow_frames.url, headers=auth(token)) as c:
+            stored = c.get(f"/chat/rooms/{room}/messages", params={"limit": 200}).json()["messages"]
+        assert sorted(m["client_id"] for m in stored) == sorted(f"c{i}" for i in range(n))
+        assert [m["seq"] for m in stored] == list(range(1, n + 1))
+
+
+#: chat.md's server → client frames and their fields ("req_id" echoes a request's)
+CHAT_MD_FRAMES = {
+    "room_joined": {"room_id", "last_seq", "online_users"}, "room_left": {"room_id"},
+    "user_joined": {"room_id", "user"}, "user_left": {"room_id", "user"}, "online_users": {"room_id", "users"},
+    "message_ack": {"client_id", "message"}, "new_message": {"message"},
+    "messages": {"room_id", "messages", "has_more"}, "typing": {"room_id", "user"}, "pong": set(),
+    "error": {"code", "message", "client_id"},
+}
+CHAT_MD_CODES = {"bad_request", "unauthorized", "forbidden", "not_found", "rate_limited", "too_large"}
+
+
+class ChatMdOnly(Ws):
+    """A client that knows chat.md and nothing else: any other frame type, field or error
+    code fails the test (nodebase's extensions, docs/chat.md, only follow operations chat.md
+    does not have)."""
+
+    kinds: set[Any]
+
+    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        doc = await super().recv(timeout)
+        kind = doc.get("type")
+        self.kinds.add(kind)
+        assert kind in CHAT_MD_FRAMES, f"a frame chat.md does not define: {doc}"
+        assert set(doc) - {"type", "req_id"} <= CHAT_MD_FRAMES[kind], f"fields beyond chat.md: {doc}"
+        if kind == "error":
+            assert doc["code"] in CHAT_MD_CODES, f"an error code beyond chat.md: {doc}"
+        return doc
+
+
+@sync
+async def test_a_session_within_chat_md_gets_only_chat_md_frames(chat: NodeServer) -> None:
+    _, a_token = register(chat)
+    _, b_token = register(chat)
+    room = name("strict")
+    async with ws(chat, a_token) as ca, ws(chat, b_token) as cb:
+        a, b = ChatMdOnly(ca.conn), ChatMdOnly(cb.conn)
+        a.kinds, b.kinds = set(), set()
+        await a.join(room, req_id="j")
+        await b.join(room, after_seq=0)
+        await a.send_message(room, "one", client_id="k1", req_id="s1")
+        await a.send_message(room, "one", client_id="k1")  # a retry: the stored message
+        async with httpx.AsyncClient(base_url=chat.url, headers=auth(b_token)) as c:
+            assert (await c.post("/chat/messages", json={"room_id": room, "content": "two"})).status_code == 201
+        await a.send(type="typing", room_id=room)
+        await b.until("typing")
+        await a.send(type="get_messages", room_id=room, after_seq=0, req_id="g")
+        await a.send(type="get_messages", room_id=room, before_seq=2)
+        await a.send(type="send_message", room_id=name("elsewhere"), content="x", client_id="k2")  # forbidden
+        await a.send(type="fly", req_id="f")  # bad_request
+        await a.conn.send(json.dumps({"type": "send_message", "room_id": room, "content": "x" * 70_000}))
+        await b.send(type="leave_room", room_id=room, req_id="l")
+        await b.until("room_left")
+        await a.barrier()
+        await b.barrier()
+        assert a.kinds | b.kinds == set(CHAT_MD_FRAMES)  # every chat.md frame was seen (and checked)

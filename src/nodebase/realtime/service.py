@@ -171,7 +171,17 @@ class RealtimeService:
         self.node_id = str(uuid.uuid4())
         #: one lock per channel while anyone uses it (subscribe/unsubscribe of the broker)
         self._channel_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        #: system entities whose changes are not published on data channels (see :meth:`silence`)
+        self.silenced: set[str] = set()
         self.started = False
+
+    def silence(self, entity: str) -> None:
+        """Do not publish the Data module's changes of the system entity ``entity`` on
+        ``data:<entity>`` channels: for an owner that publishes them on its own channels
+        (the chat's messages). Subscribing to its data channels is then refused (403)."""
+        if entity not in self.data.system_entities:
+            raise ValueError(f"only a system entity can be silenced, not {entity!r}")
+        self.silenced.add(entity)
 
     async def start(self) -> None:
         await self.broker.start(self.hub.dispatch)
@@ -202,6 +212,9 @@ class RealtimeService:
         entity = self.data.schema.entities.get(dc.entity)
         if entity is None:
             raise NotFound(f'Entity "{dc.entity}" not found', context={"entity": dc.entity})
+        if dc.entity in self.silenced:
+            raise Forbidden(f'The changes of "{dc.entity}" are not published on data channels',
+                            context={"entity": dc.entity, "channel": channel})
         ctx: dict[str, Any] = {"entity": dc.entity}
         if dc.id is not None:
             ctx["id"] = dc.id
@@ -363,7 +376,8 @@ class RealtimeService:
     # -- the Data module's changes ---------------------------------------------------------
     async def on_data_event(self, event: Event) -> None:
         kind = DATA_EVENTS.get(event.name)
-        if kind is None or event.entity is None or not isinstance(event.payload, dict):
+        if kind is None or event.entity is None or event.entity in self.silenced \
+                or not isinstance(event.payload, dict):
             return
         rows = event.payload.get("data")
         rows = [r for r in (rows if isinstance(rows, list) else [rows]) if isinstance(r, dict)]

@@ -148,7 +148,11 @@ class ChatSocket:
                 if seq <= joined.last:
                     return
             joined.last = seq
-            frame = {"type": "new_message", "message": data}
+            text = pub.frames.get("chat")
+            if text is None:  # encoded once for every connection of this node
+                text = pub.frames["chat"] = orjson.dumps({"type": "new_message", "message": data}).decode()
+            await self.ws.send_text(text)
+            return
         elif pub.event == "typing":
             frame = {"type": "typing", "room_id": key, "user": data.get("user")}
         elif pub.event == "join":
@@ -187,8 +191,10 @@ class ChatSocket:
 
     # -- input ---------------------------------------------------------------------------
     def _flooding(self) -> bool:
-        now = time.monotonic()
         rate = self.frame_rate
+        if rate <= 0:
+            return False
+        now = time.monotonic()
         self._tokens = min(rate * 2.0, self._tokens + (now - self._stamp) * rate)
         self._stamp = now
         if self._tokens >= 1:
@@ -198,10 +204,7 @@ class ChatSocket:
 
     async def handle(self, text: str) -> None:
         if self._flooding():
-            now = time.monotonic()
-            if now - self._noticed >= 1.0:
-                self._noticed = now
-                self.error(TooManyRequests(f"At most {self.frame_rate} frames a second; frames dropped"))
+            self._dropped(text)
             return
         if len(text) > MAX_FRAME or len(text.encode()) > MAX_FRAME:
             self.error(PayloadTooLarge(f"Frames are at most {MAX_FRAME} bytes"))
@@ -221,8 +224,33 @@ class ChatSocket:
             self.error(exc, req_id, client_id if doc.get("type") == "send_message" else None)
         except Exception as exc:  # e.g. the broker is down: the client may retry
             log.warning("chat: handling a %r frame failed: %r", doc.get("type"), exc)
-            self.put({"type": "error", "code": "unavailable", "message": "The server could not handle the frame; retry",
-                      **({"req_id": req_id} if req_id is not None else {})})
+            frame: dict[str, Any] = {"type": "error", "code": "unavailable",
+                                     "message": "The server could not handle the frame; retry"}
+            if req_id is not None:
+                frame["req_id"] = req_id
+            if client_id is not None and doc.get("type") == "send_message":
+                frame["client_id"] = client_id
+            self.put(frame)
+
+    def _dropped(self, text: str) -> None:
+        """A frame over the frame rate is not handled. A ``send_message`` (and any frame with
+        a ``req_id``) is answered ``rate_limited``, with its ``req_id`` and ``client_id``, in
+        its place among the answers: its client knows that this very send stored nothing and
+        can retry it. Other frames get one notice a second."""
+        exc = TooManyRequests(f"At most {self.frame_rate} frames a second; frames dropped")
+        doc: Any = None
+        if len(text) <= MAX_FRAME:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                doc = orjson.loads(text)
+        if isinstance(doc, dict):
+            send = doc.get("type") == "send_message"
+            if send or doc.get("req_id") is not None:
+                self.error(exc, doc.get("req_id"), doc.get("client_id") if send else None)
+                return
+        now = time.monotonic()
+        if now - self._noticed >= 1.0:
+            self._noticed = now
+            self.error(exc)
 
     def _answer(self, frame: dict[str, Any], req_id: Any) -> None:
         if req_id is not None:
