@@ -214,11 +214,12 @@ class EntityRepository:
         scope: dict[str, Any] | None,
         extra: Callable[[Sql, str], str] | None,
     ) -> tuple[list[Row], dict[str, Any]]:
-        """One round trip: the page, and the counts only where the cached ones are stale.
+        """The page, and the counts only where the cached ones are stale: one round trip,
+        two on the first list after a write that finds the gate closed.
 
         With every count cached at one version, the page alone is asked for under the
         condition that the version is still that one (``gate``: no version or count columns
-        on the page's rows, measured cheapest in bench/pg_list_cost.py); otherwise, and when
+        on the page's rows; docs/data.md "Counts" has the measurements); otherwise, and when
         the gate returns no rows (a write since, or an empty page), the combined statement
         returns the page, the version and the stale counts."""
         assert self.versions is not None
