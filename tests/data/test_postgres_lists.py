@@ -85,17 +85,30 @@ def test_a_filtered_list_is_one_statement_that_uses_the_declared_index(postgres:
             used = {n.get("Index Name") for n in nodes if "Index" in n["Node Type"]}
             assert "idx_notes_owner" in used, used
 
-            # a second list reads the cached counts: still one statement, same numbers
-            db.statements.clear()
-            assert (await repo.find_many(notes, query, scope={"owner": "u7"}))[1]["total"] == 50
-            assert len(db.statements) == 1
+            # the next lists read the cached counts: still one statement, same numbers; once the
+            # counts were found current, that statement is the page alone, gated on the version
+            for _ in range(2):
+                db.statements.clear()
+                rows, meta = await repo.find_many(notes, query, scope={"owner": "u7"})
+                assert (meta["total"], meta["count"], len(rows)) == (50, 25, 10)
+                assert len(db.statements) == 1
+            gate, params = db.statements[0]
+            assert gate != sql and "LATERAL" not in gate and "COUNT" not in gate, gate
+            assert "__nodebase_changes" in gate
+            async with db._pool.acquire() as conn:
+                doc = await conn.fetchval("EXPLAIN (FORMAT JSON) " + gate, *params)
+            nodes = _plan_nodes(json.loads(doc)[0]["Plan"])
+            assert not [n for n in nodes if n.get("Relation Name") == "notes" and n["Node Type"] == "Seq Scan"], nodes
+            assert "idx_notes_owner" in {n.get("Index Name") for n in nodes}, nodes
             # a write by anyone (here: plain SQL on another connection) is seen at once
             other = PostgresDatabase(url)
             await other.connect()
             await other.execute('DELETE FROM "notes" WHERE "owner" = \'u7\' AND "n" >= 5')
             await other.close()
-            _, meta = await repo.find_many(notes, query, scope={"owner": "u7"})
-            assert (meta["total"], meta["count"]) == (25, 0)
+            db.statements.clear()
+            rows, meta = await repo.find_many(notes, query, scope={"owner": "u7"})
+            assert (meta["total"], meta["count"], rows) == (25, 0, [])
+            assert len(db.statements) == 2  # the gate finds the version moved: page and counts again
             _, meta = await repo.find_many(notes, RepoQuery(limit=5, sort=[("id", "asc")]))
             assert meta["total"] == ROWS - 25
             # an empty page still carries its counts (the page is outer-joined to them)

@@ -40,9 +40,10 @@ class ChangeVersions(Protocol):
     #: True: the version is read by the list statement itself (:meth:`subquery`)
     in_statement: bool
 
-    def subquery(self, tables_param: str) -> str:
-        """SQL of a scalar subquery giving the version (``tables_param`` is the placeholder
-        of a text array of table names); only when :attr:`in_statement`."""
+    def subquery(self, tables: str) -> str:
+        """SQL of a scalar subquery giving the version (``tables``: a comma list of the
+        placeholders of the table names, one text parameter each); only when
+        :attr:`in_statement`."""
         ...
 
     async def current(self, tables: frozenset[str]) -> int | None:
@@ -61,8 +62,8 @@ class DatabaseVersions:
     async def track(self, tables: Iterable[str]) -> None:
         self.tracked = frozenset(await self.db.track_changes(tables))
 
-    def subquery(self, tables_param: str) -> str:
-        text = self.db.dialect.changes_version(tables_param)
+    def subquery(self, tables: str) -> str:
+        text = self.db.dialect.changes_version(tables)
         assert text is not None
         return text
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,7 +27,7 @@ Decoder = Callable[[list[Any]], Row]
 _HIT = "$hit"
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Counted:
     """A compiled list statement with its counts (see ``_compile_counted``)."""
 
@@ -36,6 +36,13 @@ class _Counted:
     keys: list[CountKey]  # the total's, then (with a where) the count's
     names: list[str]
     tables: frozenset[str]
+    #: the page alone, returning its rows only while the version is still the cached one
+    #: (last parameter); no rows: stale counts or an empty page, run :attr:`statement`
+    gate: str = ""
+    gate_params: list[Any] = field(default_factory=list)
+    #: False after the gate found no rows, until the combined statement finds the cached
+    #: counts current and the page non-empty again (writes keep coming: skip the gate)
+    gated: bool = True
 
 
 class EntityRepository:
@@ -188,12 +195,17 @@ class EntityRepository:
             counts.append((text, (text, tuple(sql.params[start:]))))
         tables = frozenset(sql.tables)
         page, names = self.selects.select_into(sql, entity, query, scope=scope, extra=extra, marker=_HIT)
-        version_sql = self.versions.subquery(sql.p(sorted(tables)))
+        version_sql = self.versions.subquery(", ".join(sql.p(t) for t in sorted(tables)))
         cols = ", ".join(f'CASE WHEN "$v".n = {sql.p(NO_VERSION)} THEN NULL ELSE ({text}) END'
                          for text, _ in counts)
         statement = (f'WITH "$v"(n) AS ({version_sql}) SELECT p.*, "$v".n, {cols} '
                      f'FROM "$v" LEFT JOIN LATERAL ({page}) p ON TRUE')
-        return _Counted(statement, sql.params[: -len(counts)], [k for _, k in counts], names, tables)
+        gate = Sql(self.db.dialect)
+        bare, _ = self.selects.select_into(gate, entity, query, scope=scope, extra=extra)
+        gate_version = self.versions.subquery(", ".join(gate.p(t) for t in sorted(tables)))
+        gate_sql = f"SELECT * FROM ({bare}) p WHERE ({gate_version}) = {gate.p(NO_VERSION)}"
+        return _Counted(statement, sql.params[: -len(counts)], [k for _, k in counts], names, tables,
+                        gate_sql, gate.params[:-1])
 
     async def _find_many_counted(
         self,
@@ -202,30 +214,48 @@ class EntityRepository:
         scope: dict[str, Any] | None,
         extra: Callable[[Sql, str], str] | None,
     ) -> tuple[list[Row], dict[str, Any]]:
-        """One round trip: the page, and the counts only where the cached ones are stale."""
+        """The page, and the counts only where the cached ones are stale: one round trip,
+        two on the first list after a write that finds the gate closed.
+
+        With every count cached at one version, the page alone is asked for under the
+        condition that the version is still that one (``gate``: no version or count columns
+        on the page's rows; docs/data.md "Counts" has the measurements); otherwise, and when
+        the gate returns no rows (a write since, or an empty page), the combined statement
+        returns the page, the version and the stale counts."""
         assert self.versions is not None
         shape = self._shape(entity, query, scope) if extra is None else None
         plan = self._statements.get(shape) if shape is not None else None
         if not isinstance(plan, _Counted):
             plan = self._compile_counted(entity, query, scope, extra)
+            plan.gated = shape is not None  # a plan used once: the gate would only cost
             self._remember(shape, plan)
         cached = self.versions.tracked >= plan.tables
         entries = [self.counts.entry(key) if cached else (NO_VERSION, 0) for key in plan.keys]
+        decode = self._decoder(entity, plan.names, query)
+        seen = entries[0][0]
+        if plan.gated and seen != NO_VERSION and all(v == seen for v, _ in entries):
+            raw = await self.db.fetch_all(plan.gate, [*plan.gate_params, seen])
+            if raw:
+                rows = [decode(r) for r in raw]
+                return rows, {"items": len(rows), "count": entries[-1][1], "total": entries[0][1]}
+            plan.gated = False
         raw = await self.db.fetch_all(plan.statement, [*plan.params, *(seen for seen, _ in entries)])
         k = len(plan.names)
         first = raw[0]
         version = int(first[k + 1])
         found: list[int] = []
+        fresh = True
         for i, (key, (_, count)) in enumerate(zip(plan.keys, entries, strict=True)):
             value = first[k + 2 + i]
             if value is None:
                 found.append(count)
             else:
+                fresh = False
                 found.append(int(value))
                 if cached:
                     self.counts.put(key, version, int(value))
-        decode = self._decoder(entity, plan.names, query)
         rows = [] if first[k] is None else [decode(r) for r in raw]
+        plan.gated = fresh and bool(rows)
         return rows, {"items": len(rows), "count": found[-1], "total": found[0]}
 
     async def _count_for_meta(
@@ -272,7 +302,7 @@ class EntityRepository:
         if versions is None or not versions.tracked >= tables:
             return int(await self.db.fetch_val(text, sql.params) or 0)
         if versions.in_statement:  # the version and, if it moved, the count: one statement
-            version_sql = versions.subquery(sql.p(sorted(tables)))
+            version_sql = versions.subquery(", ".join(sql.p(t) for t in sorted(tables)))
             seen, count = self.counts.entry(key)
             row = await self.db.fetch_one(
                 f'WITH "$v"(n) AS ({version_sql}) SELECT "$v".n, '

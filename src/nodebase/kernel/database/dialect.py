@@ -34,10 +34,10 @@ class Dialect:
     def cast_text(self, expr: str) -> str:
         return f"CAST({expr} AS TEXT)"
 
-    def changes_version(self, tables_param: str) -> str | None:
+    def changes_version(self, tables: str) -> str | None:
         """A scalar subquery giving a number that grows with every committed write to the
-        tracked tables named by the text-array parameter, or None: read it separately
-        (``Database.change_counter``)."""
+        tracked tables named by ``tables`` (a comma list of placeholders of text parameters,
+        one per table), or None: read it separately (``Database.change_counter``)."""
         return None
 
     def bool_param(self, value: bool) -> Any:
@@ -84,10 +84,13 @@ class PostgresDialect(Dialect):
     def json_agg(self, expr: str) -> str:
         return f"coalesce(json_agg({expr}), '[]'::json)"
 
-    def changes_version(self, tables_param: str) -> str | None:
-        # the table and its trigger: kernel/database/postgres.py (track_changes)
+    def changes_version(self, tables: str) -> str | None:
+        # the table and its trigger: kernel/database/postgres.py (track_changes). One text
+        # parameter per table, not a text[] with ANY: asyncpg encodes no array (~11,000 fewer
+        # client instructions per list, callgrind) and the plan is a plain index lookup
+        # (docs/data.md "Counts")
         return ('SELECT coalesce(sum(n), 0)::bigint FROM "__nodebase_changes" '
-                f"WHERE entity = ANY({tables_param}::text[])")
+                f"WHERE entity IN ({tables})")
 
     def sqlalchemy(self) -> SADialect:
         from sqlalchemy.dialects import postgresql
