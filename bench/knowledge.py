@@ -18,7 +18,10 @@ Parts (every run is bounded; everything stays in a temporary directory):
 3. Ingesting a generated 300-page PDF (English and Chinese) and 1,000 web pages served by a
    local HTTP server, with the default embedder: for nodebase the whole pipeline (fetch or
    store the file, extract, chunk, index keywords, embed, store); for the peers the same
-   fetch, extraction, chunks and embeddings, then their ``add``.
+   fetch, extraction, chunks and embeddings, then their ``add``. Wall seconds and the
+   process CPU seconds of the timed part (all threads, the page server's too: the same for
+   every system). ``--ingest-jobs 1,4`` adds nodebase one document at a time next to the
+   shipped worker (4 at once); ``--ingest-rounds N`` repeats the part, interleaved.
 4. The CJK keyword index: the bigram index nodebase uses next to a jieba word index, on the
    bilingual quality fixture (keyword and hybrid hit@3 / MRR@10) and on indexing speed.
 """
@@ -46,6 +49,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DIM = 256
+CONCURRENCY = 4  # nodebase.knowledge.ingest.CONCURRENCY, the shipped worker's default
 
 
 def clustered(n: int, dim: int, seed: int = 7) -> np.ndarray:
@@ -243,7 +247,7 @@ def make_book(pages: int) -> bytes:
     return make_pdf(["\n".join(sentence(rnd) for _ in range(25)) for _ in range(pages)])
 
 
-def bench_pdf(pages: int, only: list[str], tmp: Path) -> list[dict[str, Any]]:
+def bench_pdf(pages: int, only: list[str], tmp: Path, jobs: list[int]) -> list[dict[str, Any]]:
     from tests.knowledge.inprocess import knowledge_node, user
 
     from nodebase.knowledge import chunking
@@ -252,46 +256,50 @@ def bench_pdf(pages: int, only: list[str], tmp: Path) -> list[dict[str, Any]]:
 
     pdf = make_book(pages)
     rows = []
-    if "nodebase" in only:
-        async def go() -> float:
-            async with knowledge_node(tmp / "nb-pdf", embedding_url="") as (nb, svc, _):
+    for n_jobs in jobs if "nodebase" in only else []:
+        async def go(n_jobs: int = n_jobs) -> tuple[float, float]:
+            async with knowledge_node(tmp / f"nb-pdf-{n_jobs}-{time.time_ns()}", embedding_url="") as (nb, svc, _):
+                nb.knowledge.ingestor.concurrency = n_jobs
                 a = user("bench")
                 c = await svc.create_collection(a, "pdf")
                 warm = await svc.add_text(a, c.id, "Warm the model up. " * 20)  # loads it
                 await svc.wait_for(a, warm.id, 600)
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.process_time()
                 d = await svc.add_file(a, c.id, pdf, filename="book.pdf", content_type="application/pdf")
                 d = await svc.wait_for(a, d.id, 3600)
                 assert d.state == "ready", d.error
-                return time.perf_counter() - t
+                return time.perf_counter() - t, time.process_time() - cpu
 
-        rows.append({"system": "nodebase (whole pipeline)", "seconds": asyncio.run(go())})
+        secs, cpu_s = asyncio.run(go())
+        rows.append({"system": f"nodebase (whole pipeline, {n_jobs} job{'s' if n_jobs > 1 else ''} at once)",
+                     "seconds": secs, "cpu_s": cpu_s})
     peers = [p for p in only if p != "nodebase"]
     if peers:
         emb = WordLlamaEmbedder()
         asyncio.run(emb.embed_documents(["warm the model up"]))  # loads it, as nodebase's warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ex = extract_pdf(pdf)
         pieces = chunking.split(ex.text)
         vecs = np.asarray(asyncio.run(emb.embed_documents([p.text for p in pieces])), dtype=np.float32)
-        prep = time.perf_counter() - t0
+        prep, prep_cpu = time.perf_counter() - t0, time.process_time() - c0
         for peer in peers:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             if peer == "chromadb":
                 import chromadb
 
-                col = chromadb.PersistentClient(path=str(tmp / "chroma-pdf")).create_collection(
+                col = chromadb.PersistentClient(path=str(tmp / f"chroma-pdf-{time.time_ns()}")).create_collection(
                     "pdf", metadata={"hnsw:space": "cosine"})
                 col.add(ids=[str(p.ordinal) for p in pieces], embeddings=vecs,
                         documents=[p.text for p in pieces])
             elif peer == "lancedb":
                 import lancedb
 
-                db = lancedb.connect(str(tmp / "lance-pdf"))
+                db = lancedb.connect(str(tmp / f"lance-pdf-{time.time_ns()}"))
                 db.create_table("pdf", [{"id": p.ordinal, "text": p.text, "vector": v.tolist()}
                                         for p, v in zip(pieces, vecs, strict=True)])
             rows.append({"system": f"{peer} (same extraction + embeddings, then add)",
-                         "seconds": prep + time.perf_counter() - t})
+                         "seconds": prep + time.perf_counter() - t,
+                         "cpu_s": prep_cpu + time.process_time() - c})
     return rows
 
 
@@ -343,7 +351,7 @@ class PageServer:
         self.httpd.server_close()
 
 
-def bench_pages(count: int, only: list[str], tmp: Path) -> list[dict[str, Any]]:
+def bench_pages(count: int, only: list[str], tmp: Path, jobs: list[int]) -> list[dict[str, Any]]:
     import httpx
     from tests.knowledge.inprocess import knowledge_node, user
 
@@ -354,41 +362,44 @@ def bench_pages(count: int, only: list[str], tmp: Path) -> list[dict[str, Any]]:
     rows = []
     with PageServer(make_pages(count)) as server:
         urls = [f"{server.url}/{i}.html" for i in range(count)]
-        if "nodebase" in only:
-            async def go() -> tuple[float, int]:
-                async with knowledge_node(tmp / "nb-pages", embedding_url="",
+        for n_jobs in jobs if "nodebase" in only else []:
+            async def go(n_jobs: int = n_jobs) -> tuple[float, float, int]:
+                async with knowledge_node(tmp / f"nb-pages-{n_jobs}-{time.time_ns()}", embedding_url="",
                                           fetch_allow_private=True) as (nb, svc, _):
+                    nb.knowledge.ingestor.concurrency = n_jobs
                     a = user("bench")
                     c = await svc.create_collection(a, "pages")
                     warm = await svc.add_text(a, c.id, "Warm the model up. " * 20)  # loads it
                     await svc.wait_for(a, warm.id, 600)
-                    t = time.perf_counter()
+                    t, cpu = time.perf_counter(), time.process_time()
                     docs = [await svc.add_url(a, c.id, u) for u in urls]
                     for d in docs:
                         d = await svc.wait_for(a, d.id, 3600)
                         assert d.state == "ready", d.error
-                    return time.perf_counter() - t, (await svc.get_collection(a, c.id)).chunk_count
+                    secs, cpu_s = time.perf_counter() - t, time.process_time() - cpu
+                    return secs, cpu_s, (await svc.get_collection(a, c.id)).chunk_count
 
-            secs, chunks = asyncio.run(go())
-            rows.append({"system": f"nodebase (whole pipeline, {chunks:,} chunks)", "seconds": secs})
+            secs, cpu_s, chunks = asyncio.run(go())
+            rows.append({"system": f"nodebase (whole pipeline, {n_jobs} job{'s' if n_jobs > 1 else ''} at once, "
+                                   f"{chunks:,} chunks)", "seconds": secs, "cpu_s": cpu_s})
         peers = [p for p in only if p != "nodebase"]
         if peers:
             emb = WordLlamaEmbedder()
             asyncio.run(emb.embed_documents(["warm the model up"]))  # loads it
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             texts: list[str] = []
             with httpx.Client() as http:
                 for u in urls:
                     ex = extract_html(http.get(u).text, u)
                     texts.extend(p.text for p in chunking.split(ex.text))
             vecs = np.asarray(asyncio.run(emb.embed_documents(texts)), dtype=np.float32)
-            prep = time.perf_counter() - t0
+            prep, prep_cpu = time.perf_counter() - t0, time.process_time() - c0
             for peer in peers:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 if peer == "chromadb":
                     import chromadb
 
-                    col = chromadb.PersistentClient(path=str(tmp / "chroma-pages")).create_collection(
+                    col = chromadb.PersistentClient(path=str(tmp / f"chroma-pages-{time.time_ns()}")).create_collection(
                         "pages", metadata={"hnsw:space": "cosine"})
                     for i in range(0, len(texts), 5000):
                         col.add(ids=[str(j) for j in range(i, min(i + 5000, len(texts)))],
@@ -396,11 +407,12 @@ def bench_pages(count: int, only: list[str], tmp: Path) -> list[dict[str, Any]]:
                 elif peer == "lancedb":
                     import lancedb
 
-                    db = lancedb.connect(str(tmp / "lance-pages"))
+                    db = lancedb.connect(str(tmp / f"lance-pages-{time.time_ns()}"))
                     db.create_table("pages", [{"id": i, "text": x, "vector": v.tolist()}
                                               for i, (x, v) in enumerate(zip(texts, vecs, strict=True))])
                 rows.append({"system": f"{peer} (same fetch, extraction + embeddings, then add)",
-                             "seconds": prep + time.perf_counter() - t})
+                             "seconds": prep + time.perf_counter() - t,
+                             "cpu_s": prep_cpu + time.process_time() - c})
     return rows
 
 
@@ -482,6 +494,11 @@ def main() -> None:
     ap.add_argument("--pdf-pages", type=int, default=300)
     ap.add_argument("--pages", type=int, default=1000, help="web pages to ingest (0: skip)")
     ap.add_argument("--hybrid-chunks", type=int, default=2000)
+    ap.add_argument("--ingest-jobs", default=str(CONCURRENCY),
+                    help="nodebase ingestion jobs at once, one row each: '1,4' compares one "
+                         "document at a time with the shipped worker")
+    ap.add_argument("--ingest-rounds", type=int, default=1,
+                    help="repeat the ingest part, nodebase and the peers interleaved")
     ap.add_argument("--no-cjk", action="store_true", help="skip the bigram/jieba comparison")
     ap.add_argument("--full", action="store_true",
                     help="chromadb at every size and 10k hybrid chunks (the quick run keeps "
@@ -522,16 +539,23 @@ def main() -> None:
             print("| mode | p50 ms | p99 ms | queries/s |\n|---|---:|---:|---:|")
             for r in h["rows"]:
                 print(f"| {r['mode']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['qps']:.0f} |", flush=True)
+        jobs = [int(j) for j in args.ingest_jobs.split(",") if j]
+        ingest_head = ("| round | system | seconds | CPU s (process, all threads) | load |\n"
+                       "|---:|---|---:|---:|---:|")
         if args.pdf_pages:
             print(f"\n## Ingest a {args.pdf_pages}-page PDF (WordLlama embeddings)\n")
-            print("| system | seconds |\n|---|---:|")
-            for row in bench_pdf(args.pdf_pages, only, tmp):
-                print(f"| {row['system']} | {row['seconds']:.1f} |", flush=True)
+            print(ingest_head)
+            for n in range(args.ingest_rounds):
+                for row in bench_pdf(args.pdf_pages, only, tmp, jobs):
+                    print(f"| {n + 1} | {row['system']} | {row['seconds']:.1f} | {row['cpu_s']:.1f} | "
+                          f"{os.getloadavg()[0]:.1f} |", flush=True)
         if args.pages:
             print(f"\n## Ingest {args.pages:,} web pages from a local server (WordLlama embeddings)\n")
-            print("| system | seconds |\n|---|---:|")
-            for row in bench_pages(args.pages, only, tmp):
-                print(f"| {row['system']} | {row['seconds']:.1f} |", flush=True)
+            print(ingest_head)
+            for n in range(args.ingest_rounds):
+                for row in bench_pages(args.pages, only, tmp, jobs):
+                    print(f"| {n + 1} | {row['system']} | {row['seconds']:.1f} | {row['cpu_s']:.1f} | "
+                          f"{os.getloadavg()[0]:.1f} |", flush=True)
         if not args.no_cjk:
             print("\n## CJK keyword index on the bilingual fixture (python -m tests.knowledge.quality)\n")
             print("| index | indexing chars/s | dictionary load s | keyword hit@3 | keyword MRR@10 "

@@ -296,7 +296,7 @@ def test_restart_resumes_and_abandoned_jobs_are_retried_then_failed(tmp_path: Pa
             d3 = await svc.add_text(a, c.id, "A document interrupted by a clean shutdown. " * 3)
             w = Ingestor(kn.repo, kn.vectors, kn.embedder, kn._read_blob)
             assert await kn.repo.claim(w.worker_id) == d3.id
-            w._current = d3.id
+            w._current.add(d3.id)
             await w.stop()
             back = await svc.get_document(a, d3.id)
             assert back.state == DocumentState.PENDING and back.attempts == 0

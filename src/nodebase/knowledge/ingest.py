@@ -32,6 +32,9 @@ log = logging.getLogger("nodebase.knowledge")
 
 POLL_SECONDS = 2.0
 EMBED_BATCH = 64
+#: jobs one worker runs at once (their I/O and thread hand-offs overlap; measured with
+#: bench/knowledge.py part 3)
+CONCURRENCY = 4
 MAX_URL_BYTES = 20_000_000
 URL_TIMEOUT = 20.0
 
@@ -45,16 +48,20 @@ async def _read_all(chunks: AsyncIterator[bytes]) -> bytes:
 
 class Ingestor:
     def __init__(self, repo: KnowledgeRepository, vectors: VectorStore, embedder: Embedder | None,
-                 read_blob: BlobReader, *, allow_private: bool | None = None) -> None:
+                 read_blob: BlobReader, *, allow_private: bool | None = None,
+                 concurrency: int = CONCURRENCY) -> None:
         self.repo = repo
         self.vectors = vectors
         self.embedder = embedder
         self.read_blob = read_blob
         self.allow_private = allow_private
+        self.concurrency = max(1, concurrency)
         self.worker_id = f"{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._current: str | None = None
+        #: the jobs this worker holds (claimed, not finished): handed back by :meth:`stop`
+        self._current: set[str] = set()
+        self._jobs: set[asyncio.Task[None]] = set()
         #: set after each finished job (tests and ``wait_for`` listen to it)
         self.finished = asyncio.Condition()
 
@@ -67,42 +74,61 @@ class Ingestor:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._current is not None:
+        jobs, self._jobs = list(self._jobs), set()
+        for t in ([task] if task is not None else []) + jobs:
+            t.cancel()
+        for t in ([task] if task is not None else []) + jobs:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for doc_id in list(self._current):
             with contextlib.suppress(Exception):
-                await self.repo.release(self._current, self.worker_id)
-            self._current = None
+                await self.repo.release(doc_id, self.worker_id)
+        self._current.clear()
+
+    async def _claim(self) -> str | None:
+        try:
+            await self.repo.fail_abandoned()
+            return await self.repo.claim(self.worker_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("claiming an ingestion job failed")
+            return None
 
     async def _loop(self) -> None:
+        """Keeps up to ``concurrency`` jobs running: one job's network and thread hand-offs
+        (fetch, extraction, embedding, vector writes) overlap another's."""
         while True:
+            self._wake.clear()  # before claiming: a wake during the claims is kept
+            while len(self._jobs) < self.concurrency:
+                doc_id = await self._claim()
+                if doc_id is None:
+                    break
+                self._current.add(doc_id)
+                job = asyncio.create_task(self._run(doc_id), name=f"nodebase-knowledge-job-{doc_id}")
+                self._jobs.add(job)
+                job.add_done_callback(self._jobs.discard)
+            woken = asyncio.ensure_future(self._wake.wait())
             try:
-                await self.repo.fail_abandoned()
-                doc_id = await self.repo.claim(self.worker_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("claiming an ingestion job failed")
-                doc_id = None
-            if doc_id is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-                continue
-            self._current = doc_id
-            try:
-                await self.process(doc_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug, not a bad source: the job fails, the loop goes on
-                log.exception("ingesting document %s failed", doc_id)
-                with contextlib.suppress(Exception):
-                    await self.repo.fail(doc_id, self.worker_id, "internal error while ingesting")
-            self._current = None
-            async with self.finished:
-                self.finished.notify_all()
+                # a finished job frees a slot; a wake means new work; the timeout picks up
+                # other processes' work and expired leases
+                await asyncio.wait([*self._jobs, woken], timeout=POLL_SECONDS,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+
+    async def _run(self, doc_id: str) -> None:
+        try:
+            await self.process(doc_id)
+        except asyncio.CancelledError:
+            raise  # stop() hands the job back
+        except Exception:  # a bug, not a bad source: the job fails, the loop goes on
+            log.exception("ingesting document %s failed", doc_id)
+            with contextlib.suppress(Exception):
+                await self.repo.fail(doc_id, self.worker_id, "internal error while ingesting")
+        self._current.discard(doc_id)
+        async with self.finished:
+            self.finished.notify_all()
 
     async def run_once(self) -> bool:
         """Claim and process one job in the caller's task (for tests); False if none."""
@@ -113,11 +139,18 @@ class Ingestor:
         return True
 
     # -- one job -----------------------------------------------------------------------------
-    async def _source(self, kind: str, content_type: str, blob_key: str | None,
-                      body: str | None) -> Extracted:
+    async def _prepare(self, doc_id: str, collection_id: str, kind: str, content_type: str,
+                       blob_key: str | None, body: str | None) -> tuple[Extracted, list[ChunkRow]]:
+        """The source's text and its chunk rows; the CPU work (extraction, chunking, keyword
+        terms) in one call on a worker thread, off the event loop."""
         loop = asyncio.get_running_loop()
+
+        def parse(read: Callable[[], Extracted]) -> tuple[Extracted, list[ChunkRow]]:
+            extracted = read()
+            return extracted, _chunk_rows(doc_id, collection_id, extracted)
+
         if kind == "text" and blob_key is None:
-            return extract_text(body or "")
+            return await loop.run_in_executor(None, parse, lambda: extract_text(body or ""))
         if kind == "url":
             # httpx is slow to import: on first use
             from nodebase.kernel.outbound import OutboundRefused, fetch
@@ -132,31 +165,31 @@ class Ingestor:
             if r.status >= 400:
                 raise ExtractionFailed(f"the URL answered HTTP {r.status}")
             ctype = r.headers.get("content-type", "")
-            result = await loop.run_in_executor(None, lambda: extract(r.body, ctype, url=r.url))
-            meta = {**result.metadata, "url": r.url}
-            return Extracted(result.text, result.title or r.url, result.page_starts, meta)
+
+            def read_page() -> Extracted:
+                result = extract(r.body, ctype, url=r.url)
+                meta = {**result.metadata, "url": r.url}
+                return Extracted(result.text, result.title or r.url, result.page_starts, meta)
+
+            return await loop.run_in_executor(None, parse, read_page)
         if blob_key is None:
             raise ExtractionFailed("the document's file is missing")
         try:
             data = await self.read_blob(blob_key)
         except Exception as exc:
             raise ExtractionFailed(f"the document's file cannot be read ({type(exc).__name__})") from None
-        return await loop.run_in_executor(None, lambda: extract(data, content_type, name=blob_key))
+        return await loop.run_in_executor(None, parse, lambda: extract(data, content_type, name=blob_key))
 
     async def process(self, doc_id: str) -> None:
         doc = await self.repo.get_document(doc_id)
         src = await self.repo.document_source(doc_id)
         if doc is None or src is None:
             return
-        kind, content_type, blob_key, body = src
         try:
-            extracted = await self._source(kind, content_type, blob_key, body)
-            await self.repo.heartbeat(doc_id, self.worker_id, 0.2)
-            # CPU work (chunking, keyword terms) off the event loop
-            rows = await asyncio.get_running_loop().run_in_executor(
-                None, _chunk_rows, doc_id, doc.collection_id, extracted)
+            extracted, rows = await self._prepare(doc_id, doc.collection_id, *src)
             if not rows:
                 raise ExtractionFailed("the source has no text to index")
+            await self.repo.heartbeat(doc_id, self.worker_id, 0.2)
             if self.embedder is not None:
                 for i in range(0, len(rows), EMBED_BATCH):
                     batch = rows[i:i + EMBED_BATCH]
@@ -164,7 +197,9 @@ class Ingestor:
                     await self.vectors.add(self.embedder.name, [
                         VectorRecord(r.id, doc_id, doc.collection_id, doc.owner_id, v)
                         for r, v in zip(batch, vecs, strict=True)])
-                    progress = 0.2 + 0.75 * min(1.0, (i + len(batch)) / len(rows))
+                    if i + len(batch) >= len(rows):
+                        break  # the last batch: finish() records 1.0 and checks ownership
+                    progress = 0.2 + 0.75 * (i + len(batch)) / len(rows)
                     if not await self.repo.heartbeat(doc_id, self.worker_id, progress):
                         await self.vectors.delete_document(doc_id)
                         return  # deleted (or taken over) meanwhile
