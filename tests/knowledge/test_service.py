@@ -43,7 +43,7 @@ def test_collections_documents_states_counts(tmp_path: Path, db_url: str) -> Non
             assert (c.name, c.description, c.owner_id) == ("Notes", "my notes", "alice")
             d = await svc.add_text(alice, c.id, PANDAS_EN + PANDAS_ZH, title="Pandas")
             assert d.state == DocumentState.PENDING and d.progress == 0.0
-            d = await svc.wait_for(alice, d.id, 30)
+            d = await svc.wait_for(alice, d.id, 120)
             assert d.state == DocumentState.READY, d.error
             assert d.error is None and d.progress == 1.0 and d.attempts == 1
             assert d.char_count == len(PANDAS_EN + PANDAS_ZH)
@@ -65,7 +65,7 @@ def test_search_hybrid_scoped_with_offsets(tmp_path: Path, db_url: str) -> None:
             d1 = await svc.add_text(a, c1.id, PANDAS_EN + "\n\n" + PANDAS_ZH, title="Pandas")
             d2 = await svc.add_text(a, c2.id, RIVER_EN + "\n\n" + RIVER_ZH, title="Yangtze")
             for d in (d1, d2):
-                assert (await svc.wait_for(a, d.id, 30)).state == DocumentState.READY
+                assert (await svc.wait_for(a, d.id, 120)).state == DocumentState.READY
             for q, want in [("what do pandas eat", d1.id), ("熊猫吃什么", d1.id),
                             ("longest river in Asia", d2.id), ("长江流向哪里", d2.id)]:
                 hits = await svc.search(a, q)
@@ -106,7 +106,7 @@ def test_users_never_see_each_others_collections(tmp_path: Path, db_url: str) ->
             da = await svc.add_text(alice, ca.id, "Alice keeps her secret recipe: saffron and 藏红花. " * 5)
             db_ = await svc.add_text(bob, cb.id, "Bob writes about saffron fields and 藏红花. " * 5)
             for who, d in ((alice, da), (bob, db_)):
-                await svc.wait_for(who, d.id, 30)
+                await svc.wait_for(who, d.id, 120)
             # listing, reading and searching
             assert [c.id for c in await svc.list_collections(alice)] == [ca.id]
             assert [c.id for c in await svc.list_collections(bob)] == [cb.id]
@@ -155,7 +155,7 @@ def test_delete_cascades_to_chunks_vectors_and_files(tmp_path: Path, db_url: str
                                     content_type="application/pdf")
             d2 = await svc.add_text(a, c.id, RIVER_EN)
             for d in (d1, d2):
-                assert (await svc.wait_for(a, d.id, 30)).state == DocumentState.READY
+                assert (await svc.wait_for(a, d.id, 120)).state == DocumentState.READY
             files = tmp_path / "knowledge" / "files"
             assert [p.name for p in files.iterdir() if p.is_file()] == [f"{d1.id}-pandas.pdf"]
             n1 = (await svc.get_document(a, d1.id)).chunk_count
@@ -196,11 +196,11 @@ def test_pdf_pages_kept_and_bad_pdfs_fail_with_a_reason(tmp_path: Path, db_url: 
             }
             ids = {k: (await svc.add_file(a, c.id, v, filename=f"{k}.pdf",
                                           content_type="application/pdf")).id for k, v in bad.items()}
-            g = await svc.wait_for(a, good.id, 30)
+            g = await svc.wait_for(a, good.id, 120)
             assert g.state == DocumentState.READY and g.page_count == 5 and g.title == "Five pages"
             hits = await svc.search(a, "编号333", mode="keyword")
             assert hits and hits[0].page is not None
-            reasons = {k: (await svc.wait_for(a, i, 30)) for k, i in ids.items()}
+            reasons = {k: (await svc.wait_for(a, i, 120)) for k, i in ids.items()}
             assert {k: d.state for k, d in reasons.items()} == dict.fromkeys(bad, DocumentState.FAILED)
             assert reasons["encrypted"].error == "the PDF is encrypted"
             assert "damaged or unreadable" in (reasons["damaged"].error or "")
@@ -208,11 +208,11 @@ def test_pdf_pages_kept_and_bad_pdfs_fail_with_a_reason(tmp_path: Path, db_url: 
             assert "no extractable text" in (reasons["scan"].error or "")
             # the worker is still alive after all that
             d = await svc.add_text(a, c.id, "still working after bad PDFs, fine.")
-            assert (await svc.wait_for(a, d.id, 30)).state == DocumentState.READY
+            assert (await svc.wait_for(a, d.id, 120)).state == DocumentState.READY
             # a failed document can be retried; a ready one cannot
             r = await svc.retry_document(a, ids["encrypted"])
             assert r.state == DocumentState.PENDING and r.error is None
-            assert (await svc.wait_for(a, r.id, 30)).state == DocumentState.FAILED
+            assert (await svc.wait_for(a, r.id, 120)).state == DocumentState.FAILED
             with pytest.raises(BadRequest):
                 await svc.retry_document(a, good.id)
     run(go())
@@ -226,7 +226,7 @@ def test_page_numbers_follow_the_pdf(tmp_path: Path, db_url: str) -> None:
             filler = "Filler sentence about nothing in particular. " * 60
             pages = [filler + f" The unique marker zebra{i} appears here." for i in range(1, 4)]
             d = await svc.add_file(a, c.id, make_pdf(pages), filename="p.pdf", content_type="application/pdf")
-            assert (await svc.wait_for(a, d.id, 30)).state == DocumentState.READY
+            assert (await svc.wait_for(a, d.id, 120)).state == DocumentState.READY
             for i in range(1, 4):
                 hits = await svc.search(a, f"zebra{i}", mode="keyword", k=1)
                 assert hits[0].page == i
@@ -280,7 +280,7 @@ def test_restart_resumes_and_abandoned_jobs_are_retried_then_failed(tmp_path: Pa
             assert (await svc.get_document(a, d.id)).state == DocumentState.PROCESSING
         # a new process starts: its worker retries the abandoned job
         async with _node(tmp_path, db_url) as (nb, svc, _):
-            done = await svc.wait_for(a, d.id, 30)
+            done = await svc.wait_for(a, d.id, 120)
             assert done.state == DocumentState.READY and done.attempts == 2
             kn = nb.knowledge
             await kn.ingestor.stop()
@@ -310,7 +310,7 @@ def test_ask_extractive_cites_retrieved_passages(tmp_path: Path, db_url: str) ->
             c = await svc.create_collection(a, "c")
             for text in (PANDAS_EN, RIVER_ZH):
                 d = await svc.add_text(a, c.id, text)
-                await svc.wait_for(a, d.id, 30)
+                await svc.wait_for(a, d.id, 120)
             events = await collect(await svc.ask(a, "How much bamboo do pandas eat?"))
             types = [e.type for e in events]
             assert types[0] == "passages" and types[-2:] == ["citations", "done"]
@@ -359,7 +359,7 @@ def test_keyword_only_without_an_embedder(tmp_path: Path, db_url: str) -> None:
             a = user("alice")
             c = await svc.create_collection(a, "c")
             d = await svc.add_text(a, c.id, PANDAS_ZH)
-            assert (await svc.wait_for(a, d.id, 30)).state == DocumentState.READY
+            assert (await svc.wait_for(a, d.id, 120)).state == DocumentState.READY
             hits = await svc.search(a, "竹子")
             assert hits and list(hits[0].ranks) == ["keyword"]
             assert await svc.search(a, "竹子", mode="vector") == []
@@ -397,7 +397,7 @@ def test_sqlite_keyword_query_leaves_out_terms_in_most_chunks(tmp_path: Path,
             ids = {}
             for name, text in texts.items():
                 d = await svc.add_text(a, c.id, text, title=name)
-                assert (await svc.wait_for(a, d.id, 30)).state == DocumentState.READY
+                assert (await svc.wait_for(a, d.id, 120)).state == DocumentState.READY
                 ids[d.id] = name
             # "giant" is in 3 of 4 chunks: only "bamboo" is searched
             hits = await svc.search(a, "giant bamboo", mode="keyword")
