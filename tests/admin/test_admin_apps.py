@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.admin.test_admin_ui import PASSWORD, UI, chromium, expect  # noqa: F401  (the browser fixture)
+from tests.admin.test_admin_ui import PASSWORD, UI, expect
 from tests.conftest import admin_headers, unique
 from tests.knowledge.conftest import page_server  # noqa: F401  (a local page server)
 from tests.nodeserver import NodeServer
